@@ -1,0 +1,138 @@
+# edgetwin — build, generate, test.
+#
+# Everything heavy (the control-plane binaries, code generators, linters) is cached under the
+# user's cache directory, outside the checkout, so every clone on a machine shares it.
+
+# Setting SHELL to bash allows bash commands to be executed by recipes.
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edgetwin
+TOOLS_DIR ?= $(CACHE_DIR)/tools
+export EDGETWIN_CACHE := $(CACHE_DIR)
+
+## Versions
+K8S_VERSION ?= 1.37.2
+ETCD_VERSION ?= 3.6.16
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+CODE_GENERATOR_VERSION ?= v0.37.2
+GOLANGCI_LINT_VERSION ?= v2.15.0
+KUSTOMIZE_VERSION ?= v5.8.1
+
+## Tools, built from the Go module proxy into TOOLS_DIR with their version in the name.
+CONTROLLER_GEN ?= $(TOOLS_DIR)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+KUSTOMIZE ?= $(TOOLS_DIR)/kustomize-$(KUSTOMIZE_VERSION)
+KUBECTL ?= kubectl
+
+## The control plane for tests: kube-apiserver and etcd, built by hack/build-control-plane.sh.
+ENVTEST_ASSETS := $(CACHE_DIR)/k8s/$(K8S_VERSION)
+export KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS)
+
+## Test settings. Every go test has a timeout; hub, edge and wire packages run with -race.
+TEST_TIMEOUT ?= 15m
+GO_TEST_FLAGS ?=
+UNIT_PKGS = $(shell go list ./... | grep -v -e /test/e2e)
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and the reconcilers' markers.
+	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy methods, and the clientset, listers and informers under pkg/client.
+	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	CODE_GENERATOR_VERSION=$(CODE_GENERATOR_VERSION) hack/update-codegen.sh
+
+.PHONY: verify-gen
+verify-gen: manifests generate ## Regenerate everything and fail if a generated file differs from what is committed.
+	@changed="$$(git status --porcelain -- api config pkg/client PROJECT)"; \
+	if [ -n "$$changed" ]; then \
+		echo "Generated files differ from what is committed; run 'make manifests generate' and commit:"; \
+		echo "$$changed"; git --no-pager diff --stat -- api config pkg/client; exit 1; \
+	fi; echo "generated files are up to date"
+
+.PHONY: fmt
+fmt: ## Run go fmt against code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against code.
+	go vet ./...
+
+.PHONY: control-plane
+control-plane: ## Build (once) kube-apiserver and etcd into the cache for envtest.
+	@hack/build-control-plane.sh >/dev/null
+
+.PHONY: test
+test: control-plane ## Run unit and integration tests (a real API server through envtest; not e2e).
+	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(UNIT_PKGS)
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint.
+	"$(GOLANGCI_LINT)" run --timeout 10m ./...
+
+.PHONY: lint-fix
+lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and apply its fixes.
+	"$(GOLANGCI_LINT)" run --fix ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build cloudcore into bin/.
+	go build -o bin/cloudcore ./cmd/cloudcore
+
+.PHONY: run
+run: manifests generate ## Run cloudcore from your host against the cluster in KUBECONFIG.
+	go run ./cmd/cloudcore
+
+.PHONY: build-installer
+build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml with the CRDs and cloudcore's deployment.
+	mkdir -p dist
+	"$(KUSTOMIZE)" build config/default > dist/install.yaml
+
+##@ Deployment
+
+ifndef ignore-not-found
+  ignore-not-found = false
+endif
+
+.PHONY: install
+install: manifests $(KUSTOMIZE) ## Install the CRDs into the cluster in KUBECONFIG.
+	"$(KUSTOMIZE)" build config/crd | "$(KUBECTL)" apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster in KUBECONFIG.
+	"$(KUSTOMIZE)" build config/crd | "$(KUBECTL)" delete --ignore-not-found=$(ignore-not-found) -f -
+
+##@ Tools
+
+# go-install-tool builds $(2)@$(3) with the Go module proxy and moves it to $(1).
+define go-install-tool
+@echo "building $(notdir $(1)) from $(2)@$(3)"
+@mkdir -p "$(TOOLS_DIR)"
+@tmp=$$(mktemp -d); GOBIN="$$tmp" GOFLAGS= go install "$(2)@$(3)" && mv "$$tmp"/* "$(1)"; rm -rf "$$tmp"
+endef
+
+$(CONTROLLER_GEN):
+	$(call go-install-tool,$@,sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+$(GOLANGCI_LINT):
+	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+$(KUSTOMIZE):
+	$(call go-install-tool,$@,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+.PHONY: tools
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) ## Build the code generators and the linter into the cache.

@@ -1,0 +1,147 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/pkg/property"
+)
+
+// maxListed bounds how many properties a condition message names, so a device with a hundred
+// pending properties still has a readable condition.
+const maxListed = 5
+
+// computeDeviceStatus recomputes the derived part of a device's status from the device, its
+// model and its node (model and node are nil when they do not exist). What only the edge knows
+// (twins, lastSeen) is left as it is; state is only defaulted, or set Offline when the node is
+// not connected, since a disconnected node cannot vouch for its devices.
+func computeDeviceStatus(dev *v1alpha1.Device, model *v1alpha1.DeviceModel, node *v1alpha1.EdgeNode) {
+	st := &dev.Status
+	gen := dev.Generation
+	st.ObservedGeneration = gen
+
+	// ModelResolved: the model exists and every desired value fits it.
+	rejected := map[string]bool{}
+	switch {
+	case model == nil:
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionFalse, v1alpha1.ReasonModelNotFound,
+			fmt.Sprintf("DeviceModel %q does not exist in namespace %q", dev.Spec.ModelRef.Name, dev.Namespace))
+	default:
+		problems := property.CheckDesired(&model.Spec, dev.Spec.Properties)
+		if len(problems) == 0 {
+			setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionTrue, v1alpha1.ReasonModelFound,
+				fmt.Sprintf("DeviceModel %q resolved; every desired value fits it", model.Name))
+			break
+		}
+		msgs := make([]string, 0, len(problems))
+		for i := range problems {
+			rejected[problems[i].Property] = true
+			if i < maxListed {
+				msgs = append(msgs, problems[i].Error())
+			}
+		}
+		if len(problems) > maxListed {
+			msgs = append(msgs, fmt.Sprintf("and %d more", len(problems)-maxListed))
+		}
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionFalse, problems[0].Reason,
+			strings.Join(msgs, "; ")+"; these values are not sent to the edge")
+	}
+
+	// NodeConnected: the node exists and its agent holds a session (CloudHub sets Connected).
+	switch {
+	case node == nil:
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionNodeConnected, metav1.ConditionFalse, v1alpha1.ReasonNodeNotFound,
+			fmt.Sprintf("EdgeNode %q does not exist", dev.Spec.NodeName))
+	case meta.IsStatusConditionTrue(node.Status.Conditions, v1alpha1.ConditionConnected):
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionNodeConnected, metav1.ConditionTrue, v1alpha1.ReasonNodeConnected,
+			fmt.Sprintf("EdgeNode %q is connected", node.Name))
+	default:
+		msg := fmt.Sprintf("EdgeNode %q is not connected", node.Name)
+		if c := meta.FindStatusCondition(node.Status.Conditions, v1alpha1.ConditionConnected); c != nil && c.Message != "" {
+			msg += ": " + c.Message
+		}
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionNodeConnected, metav1.ConditionFalse, v1alpha1.ReasonNodeDisconnected, msg)
+	}
+
+	setSynced(dev, model, rejected)
+
+	if st.State == "" {
+		st.State = v1alpha1.DeviceStateUnknown
+	}
+	if st.State == v1alpha1.DeviceStateOnline && !meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionNodeConnected) {
+		st.State = v1alpha1.DeviceStateOffline
+	}
+
+	setReady(&st.Conditions, gen, v1alpha1.ConditionModelResolved, v1alpha1.ConditionNodeConnected, v1alpha1.ConditionSynced)
+	if st.State != v1alpha1.DeviceStateOnline && meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady) {
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNotReady,
+			fmt.Sprintf("the device is %s", st.State))
+	}
+}
+
+// setSynced sets Synced: True when every desired value that is sent to the edge (the rejected
+// ones are not) has been reported back with the same value.
+func setSynced(dev *v1alpha1.Device, model *v1alpha1.DeviceModel, rejected map[string]bool) {
+	st := &dev.Status
+	reported := make(map[string]string, len(st.Twins))
+	for i := range st.Twins {
+		if r := st.Twins[i].Reported; r != nil {
+			reported[st.Twins[i].Name] = r.Value
+		}
+	}
+	desired, pending := 0, []string{}
+	for i := range dev.Spec.Properties {
+		p := &dev.Spec.Properties[i]
+		if p.Desired == nil || rejected[p.Name] {
+			continue
+		}
+		desired++
+		var mp *v1alpha1.ModelProperty
+		if model != nil {
+			mp = property.Find(&model.Spec, p.Name)
+		}
+		got, ok := reported[p.Name]
+		switch {
+		case !ok:
+			pending = append(pending, fmt.Sprintf("%s (desired %q, nothing reported)", p.Name, *p.Desired))
+		case !property.Equal(mp, *p.Desired, got):
+			pending = append(pending, fmt.Sprintf("%s (desired %q, reported %q)", p.Name, *p.Desired, got))
+		}
+	}
+	gen := dev.Generation
+	switch {
+	case desired == 0:
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonNothingDesired,
+			"the device has no desired values to wait for")
+	case len(pending) == 0:
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonSynced,
+			fmt.Sprintf("all %d desired values reported back", desired))
+	default:
+		listed := pending
+		if len(listed) > maxListed {
+			listed = append(listed[:maxListed:maxListed], fmt.Sprintf("and %d more", len(pending)-maxListed))
+		}
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonAwaitingReport,
+			fmt.Sprintf("%d of %d desired values not yet reported back: %s", len(pending), desired, strings.Join(listed, ", ")))
+	}
+}

@@ -1,0 +1,85 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/edgetwin/edgetwin/api/v1alpha1"
+)
+
+// DeviceModelReconciler keeps each DeviceModel's counts (properties, devices using it) current.
+type DeviceModelReconciler struct {
+	client.Client
+}
+
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=devicemodels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=devicemodels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=devices,verbs=get;list;watch
+
+// Reconcile recounts the model's properties and the devices that use it.
+func (r *DeviceModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	model := &v1alpha1.DeviceModel{}
+	if err := r.Get(ctx, req.NamespacedName, model); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := model.DeepCopy()
+
+	var devices v1alpha1.DeviceList
+	if err := r.List(ctx, &devices, client.InNamespace(model.Namespace),
+		client.MatchingFields{IndexDeviceModelName: model.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	model.Status.ObservedGeneration = model.Generation
+	model.Status.PropertyCount = int32(len(model.Spec.Properties))
+	model.Status.Devices = int32(len(devices.Items))
+
+	if equality.Semantic.DeepEqual(before.Status, model.Status) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, r.Status().Patch(ctx, model, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// SetupWithManager watches DeviceModels and the devices that refer to them. Only device events
+// that can change the count pass: creation, deletion and spec changes (a new modelRef).
+func (r *DeviceModelReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.DeviceModel{}).
+		Watches(&v1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(modelOfDevice),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("devicemodel").
+		Complete(r)
+}
+
+// modelOfDevice maps a device to its model. On an update controller-runtime calls it for the old
+// and the new object, so a device that changes model recounts both.
+func modelOfDevice(_ context.Context, o client.Object) []reconcile.Request {
+	dev, ok := o.(*v1alpha1.Device)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: dev.Namespace, Name: dev.Spec.ModelRef.Name}}}
+}
