@@ -76,7 +76,7 @@ type ProtocolConfig struct {
 }
 
 // DeviceProperty is the desired value and settings of one property of a device.
-// +kubebuilder:validation:XValidation:rule="!has(self.reportPeriod) || !self.reportPeriod.matches('^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$') || duration(self.reportPeriod) >= duration('100ms')",message="reportPeriod must be at least 100ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.reportPeriod) || !self.reportPeriod.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') || duration(self.reportPeriod) >= duration('100ms')",message="reportPeriod must be at least 100ms"
 type DeviceProperty struct {
 	// name is the property's name in the device's model.
 	// +required
@@ -95,6 +95,7 @@ type DeviceProperty struct {
 	// Unset leaves the mapper's default.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	ReportPeriod *metav1.Duration `json:"reportPeriod,omitempty"`
 }

@@ -45,7 +45,7 @@ type DeviceModelSpec struct {
 // ModelProperty is one property of a device model.
 // +kubebuilder:validation:XValidation:rule="(!has(self.minimum) && !has(self.maximum)) || self.type in ['int', 'float', 'double']",message="minimum and maximum apply only to int, float and double properties"
 // +kubebuilder:validation:XValidation:rule="self.type != 'int' || ((!has(self.minimum) || self.minimum.matches('^-?[0-9]+$')) && (!has(self.maximum) || self.maximum.matches('^-?[0-9]+$')))",message="minimum and maximum of an int property must be integers"
-// +kubebuilder:validation:XValidation:rule="!has(self.minimum) || !has(self.maximum) || !self.minimum.matches('^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$') || !self.maximum.matches('^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$') || double(self.minimum) <= double(self.maximum)",message="minimum must not be greater than maximum"
+// +kubebuilder:validation:XValidation:rule="!has(self.minimum) || !has(self.maximum) || !self.minimum.matches('^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$') || !self.maximum.matches('^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$') || double(self.minimum) <= double(self.maximum)",message="minimum must not be greater than maximum"
 type ModelProperty struct {
 	// name identifies the property within the model; devices refer to it by this name and the
 	// MQTT twin messages use it as the key.

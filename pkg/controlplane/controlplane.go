@@ -1,0 +1,115 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package controlplane starts a real Kubernetes control plane (kube-apiserver and etcd, through
+// controller-runtime's envtest) with edgetwin's CRDs installed. The integration tests use it,
+// and so will 'edgetwin dev'.
+//
+// It never builds or downloads binaries: hack/build-control-plane.sh (run by 'make test')
+// builds them into the user's cache directory, and Start fails with a clear error when they are
+// missing.
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/edgetwin/edgetwin/config/crd"
+)
+
+// KubernetesVersion is the version hack/build-control-plane.sh builds.
+const KubernetesVersion = "1.37.2"
+
+// ErrAssetsMissing is returned when kube-apiserver or etcd has not been built yet.
+var ErrAssetsMissing = errors.New("control-plane binaries not found")
+
+// AssetsDir returns where kube-apiserver and etcd are: $KUBEBUILDER_ASSETS when set, otherwise
+// the cache directory hack/build-control-plane.sh writes to.
+func AssetsDir() string {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
+	}
+	if dir := os.Getenv("EDGETWIN_CACHE"); dir != "" {
+		return filepath.Join(dir, "k8s", KubernetesVersion)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = filepath.Join(os.TempDir(), "edgetwin-cache")
+	}
+	return filepath.Join(cache, "edgetwin", "k8s", KubernetesVersion)
+}
+
+// ControlPlane is a running API server and etcd with edgetwin's CRDs installed.
+type ControlPlane struct {
+	// Env is the envtest environment, for adding users.
+	Env *envtest.Environment
+	// Config is an admin client configuration.
+	Config *rest.Config
+}
+
+// Start starts a control plane from the binaries in AssetsDir and installs the CRDs.
+func Start() (*ControlPlane, error) {
+	dir := AssetsDir()
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			return nil, fmt.Errorf("%w: %s is not in %s; build it with 'make control-plane' "+
+				"(or hack/build-control-plane.sh), or point KUBEBUILDER_ASSETS at a directory that has it",
+				ErrAssetsMissing, bin, dir)
+		}
+	}
+	crds, err := crd.CRDs()
+	if err != nil {
+		return nil, fmt.Errorf("loading the CRDs: %w", err)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    dir,
+		CRDs:                     crds,
+		ErrorIfCRDPathMissing:    true,
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err)
+	}
+	return &ControlPlane{Env: env, Config: cfg}, nil
+}
+
+// Stop stops the API server and etcd and removes their data.
+func (cp *ControlPlane) Stop() error { return cp.Env.Stop() }
+
+// WriteKubeconfig writes an admin kubeconfig (group system:masters) for this control plane to
+// path, for kubectl and other programs.
+func (cp *ControlPlane) WriteKubeconfig(path string) error {
+	user, err := cp.Env.AddUser(envtest.User{Name: "edgetwin-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding the admin user: %w", err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("rendering the kubeconfig: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o600)
+}
