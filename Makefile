@@ -3,6 +3,8 @@
 # Everything heavy (the control-plane binaries, code generators, linters) is cached under the
 # user's cache directory, outside the checkout, so every clone on a machine shares it.
 
+# kustomize is the one built into kubectl.
+
 # Setting SHELL to bash allows bash commands to be executed by recipes.
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -18,12 +20,10 @@ ETCD_VERSION ?= 3.6.16
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CODE_GENERATOR_VERSION ?= v0.37.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
-KUSTOMIZE_VERSION ?= v5.8.1
 
 ## Tools, built from the Go module proxy into TOOLS_DIR with their version in the name.
 CONTROLLER_GEN ?= $(TOOLS_DIR)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)
-KUSTOMIZE ?= $(TOOLS_DIR)/kustomize-$(KUSTOMIZE_VERSION)
 KUBECTL ?= kubectl
 
 ## The control plane for tests: kube-apiserver and etcd, built by hack/build-control-plane.sh.
@@ -32,7 +32,7 @@ export KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS)
 
 ## Test settings. Every go test has a timeout; hub, edge and wire packages run with -race.
 TEST_TIMEOUT ?= 15m
-GO_TEST_FLAGS ?=
+GO_TEST_FLAGS ?= -race
 UNIT_PKGS = $(shell go list ./... | grep -v -e /test/e2e)
 
 .PHONY: all
@@ -98,9 +98,9 @@ run: manifests generate ## Run cloudcore from your host against the cluster in K
 	go run ./cmd/cloudcore
 
 .PHONY: build-installer
-build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml with the CRDs and cloudcore's deployment.
+build-installer: manifests ## Write dist/install.yaml with the CRDs and cloudcore's deployment.
 	mkdir -p dist
-	"$(KUSTOMIZE)" build config/default > dist/install.yaml
+	"$(KUBECTL)" kustomize config/default > dist/install.yaml
 
 ##@ Deployment
 
@@ -109,12 +109,12 @@ ifndef ignore-not-found
 endif
 
 .PHONY: install
-install: manifests $(KUSTOMIZE) ## Install the CRDs into the cluster in KUBECONFIG.
-	"$(KUSTOMIZE)" build config/crd | "$(KUBECTL)" apply --server-side -f -
+install: manifests ## Install the CRDs into the cluster in KUBECONFIG.
+	"$(KUBECTL)" apply --server-side -k config/crd
 
 .PHONY: uninstall
-uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster in KUBECONFIG.
-	"$(KUSTOMIZE)" build config/crd | "$(KUBECTL)" delete --ignore-not-found=$(ignore-not-found) -f -
+uninstall: ## Remove the CRDs from the cluster in KUBECONFIG.
+	"$(KUBECTL)" delete --ignore-not-found=$(ignore-not-found) -k config/crd
 
 ##@ Tools
 
@@ -130,9 +130,6 @@ $(CONTROLLER_GEN):
 
 $(GOLANGCI_LINT):
 	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
-
-$(KUSTOMIZE):
-	$(call go-install-tool,$@,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
 
 .PHONY: tools
 tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) ## Build the code generators and the linter into the cache.

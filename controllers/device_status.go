@@ -42,17 +42,13 @@ func computeDeviceStatus(dev *v1alpha1.Device, model *v1alpha1.DeviceModel, node
 
 	// ModelResolved: the model exists and every desired value fits it.
 	rejected := map[string]bool{}
-	switch {
-	case model == nil:
+	if model == nil {
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionFalse, v1alpha1.ReasonModelNotFound,
 			fmt.Sprintf("DeviceModel %q does not exist in namespace %q", dev.Spec.ModelRef.Name, dev.Namespace))
-	default:
-		problems := property.CheckDesired(&model.Spec, dev.Spec.Properties)
-		if len(problems) == 0 {
-			setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionTrue, v1alpha1.ReasonModelFound,
-				fmt.Sprintf("DeviceModel %q resolved; every desired value fits it", model.Name))
-			break
-		}
+	} else if problems := property.CheckDesired(&model.Spec, dev.Spec.Properties); len(problems) == 0 {
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionTrue, v1alpha1.ReasonModelFound,
+			fmt.Sprintf("DeviceModel %q resolved; every desired value fits it", model.Name))
+	} else {
 		msgs := make([]string, 0, len(problems))
 		for i := range problems {
 			rejected[problems[i].Property] = true

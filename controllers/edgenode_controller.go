@@ -61,7 +61,7 @@ func (r *EdgeNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	st.Devices = int32(len(devices.Items))
 	if meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionConnected) == nil {
 		setCondition(&st.Conditions, node.Generation, v1alpha1.ConditionConnected, metav1.ConditionFalse,
-			v1alpha1.ReasonNeverConnected, "the edge agent has not connected yet; join it with a token from 'edgetwin token create "+node.Name+"'")
+			v1alpha1.ReasonNeverConnected, "the edge agent has not connected yet")
 	}
 	setReady(&st.Conditions, node.Generation, v1alpha1.ConditionConnected)
 

@@ -219,4 +219,4 @@ func TestEdgeNodeNameMustBeADNSLabel(t *testing.T) {
 }
 
 func spec(o map[string]any) map[string]any { return o["spec"].(map[string]any) }
-func props(o map[string]any) []any        { return spec(o)["properties"].([]any) }
+func props(o map[string]any) []any         { return spec(o)["properties"].([]any) }

@@ -25,10 +25,13 @@ have() {
   [[ -x "${ASSETS}/$1" ]] && "${ASSETS}/$1" --version >/dev/null 2>&1
 }
 
-if have kube-apiserver && have etcd; then
+if have kube-apiserver && have etcd && [[ -e "${ASSETS}/kubectl" ]]; then
   echo "${ASSETS}"
   exit 0
 fi
+
+# Stop any heartbeat when the script ends, including on a failed build.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 
 mkdir -p "${ASSETS}"
 # The tools module lives outside the checkout, keyed by version, so a fresh clone reuses it.
@@ -46,51 +49,65 @@ heartbeat() {
   while sleep 30; do log "still ${what} ($(elapsed "${start}") so far)"; done
 }
 
-build_apiserver() {
-  local dir="${WORK}/apiserver" start
-  start=$(date +%s)
-  log "building kube-apiserver v${K8S_VERSION} (about 9 minutes on 2 cores the first time)"
-  cd "${dir}"
-  if [[ ! -f go.mod ]]; then
-    cat > go.mod <<GOMOD
+# version_ldflags stamps the Kubernetes version into a binary, so that 'kubectl version' reports
+# v${K8S_VERSION} rather than a development build.
+version_ldflags() {
+  local minor="${K8S_VERSION#1.}"; minor="${minor%%.*}"
+  local date; date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  local ld="-s -w" p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X ${p}.gitVersion=v${K8S_VERSION} -X ${p}.gitMajor=1 -X ${p}.gitMinor=${minor}"
+    ld+=" -X ${p}.gitTreeState=clean -X ${p}.buildDate=${date} -X ${p}.gitCommit=edgetwin-built"
+  done
+  echo "${ld}"
+}
+
+# ensure_k8s_module writes (once) the tools module that builds binaries of k8s.io/kubernetes.
+ensure_k8s_module() {
+  cd "${WORK}/apiserver"
+  # The marker is written last, so a module left half-made by an interrupted run is redone.
+  [[ -f .resolved ]] && return 0
+  rm -f go.mod go.sum
+  log "resolving k8s.io/kubernetes v${K8S_VERSION} and its staging modules"
+  cat > go.mod <<GOMOD
 module edgetwin.dev/tools/kube-apiserver
 
 go 1.26.0
 
 require k8s.io/kubernetes v${K8S_VERSION}
 GOMOD
-    cat > tools.go <<'GOSRC'
+  cat > tools.go <<'GOSRC'
 //go:build tools
 
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
 GOSRC
-    log "resolving k8s.io/kubernetes v${K8S_VERSION} and its staging modules"
-    go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" > /dev/null
-    local kmod
-    kmod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/v${K8S_VERSION}.mod"
-    # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with local
-    # directories; a consumer must map each of them to the published v0.<minor>.<patch>.
-    local staging_version="v0.${K8S_VERSION#1.}"
-    grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "${kmod}" | awk '{print $1}' | while read -r m; do
-      go mod edit -replace "${m}=${m}@${staging_version}"
-    done
-  fi
-  go mod tidy -e >/dev/null 2>&1 || true
-  local pkg=k8s.io/component-base/version
-  local cpkg=k8s.io/client-go/pkg/version
-  local minor="${K8S_VERSION#1.}"; minor="${minor%%.*}"
-  local date; date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  local ld="-s -w"
-  for p in "${pkg}" "${cpkg}"; do
-    ld+=" -X ${p}.gitVersion=v${K8S_VERSION} -X ${p}.gitMajor=1 -X ${p}.gitMinor=${minor}"
-    ld+=" -X ${p}.gitTreeState=clean -X ${p}.buildDate=${date} -X ${p}.gitCommit=edgetwin-built"
+  go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" > /dev/null
+  local kmod m
+  kmod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/v${K8S_VERSION}.mod"
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with local
+  # directories; a consumer must map each of them to the published v0.<minor>.<patch>.
+  local staging_version="v0.${K8S_VERSION#1.}"
+  for m in $(grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "${kmod}" | awk '{print $1}'); do
+    go mod edit -replace "${m}=${m}@${staging_version}"
   done
+  go mod tidy
+  touch .resolved
+}
+
+build_apiserver() {
+  local start
+  start=$(date +%s)
+  log "building kube-apiserver v${K8S_VERSION} (about 9 minutes on 2 cores the first time)"
+  ensure_k8s_module
   heartbeat "building kube-apiserver" & local hb=$!
   # shellcheck disable=SC2064
   trap "kill ${hb} 2>/dev/null || true" RETURN
-  go build -trimpath -ldflags "${ld}" -o "${ASSETS}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -trimpath -ldflags "$(version_ldflags)" -o "${ASSETS}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
   mv "${ASSETS}/kube-apiserver.tmp" "${ASSETS}/kube-apiserver"
   log "kube-apiserver built in $(elapsed "${start}")"
 }
@@ -132,12 +149,30 @@ GOSRC
   log "etcd built in $(elapsed "${start}")"
 }
 
+build_kubectl() {
+  local start
+  start=$(date +%s)
+  log "no kubectl on PATH: building kubectl v${K8S_VERSION} (a few minutes)"
+  ensure_k8s_module
+  heartbeat "building kubectl" & local hb=$!
+  # shellcheck disable=SC2064
+  trap "kill ${hb} 2>/dev/null || true" RETURN
+  go build -trimpath -ldflags "$(version_ldflags)" -o "${ASSETS}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+  mv "${ASSETS}/kubectl.tmp" "${ASSETS}/kubectl"
+  log "kubectl built in $(elapsed "${start}")"
+}
+
 have etcd || build_etcd
 have kube-apiserver || build_apiserver
 
-# envtest looks for kubectl beside the other assets; link the machine's one if there is one.
-if [[ ! -e "${ASSETS}/kubectl" ]] && command -v kubectl >/dev/null 2>&1; then
-  ln -sf "$(command -v kubectl)" "${ASSETS}/kubectl"
+# The tests run real kubectl. Use the machine's one; on a machine without kubectl, build the
+# matching one from the same module (a couple of minutes) so the tests do not fail for want of it.
+if [[ ! -e "${ASSETS}/kubectl" ]]; then
+  if command -v kubectl >/dev/null 2>&1; then
+    ln -sf "$(command -v kubectl)" "${ASSETS}/kubectl"
+  else
+    build_kubectl
+  fi
 fi
 
 "${ASSETS}/kube-apiserver" --version >&2

@@ -89,6 +89,10 @@ func Start() (*ControlPlane, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// envtest leaves the processes running when a later step (installing the CRDs) fails.
+		if stopErr := env.Stop(); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("stopping the half-started control plane: %w", stopErr))
+		}
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err)
 	}
 	return &ControlPlane{Env: env, Config: cfg}, nil

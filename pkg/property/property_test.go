@@ -22,12 +22,10 @@ import (
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 )
 
-func ptr(s string) *string { return &s }
-
 func TestCheckValue(t *testing.T) {
-	intProp := v1alpha1.ModelProperty{Name: "count", Type: v1alpha1.PropertyTypeInt, Minimum: ptr("-5"), Maximum: ptr("10")}
+	intProp := v1alpha1.ModelProperty{Name: "count", Type: v1alpha1.PropertyTypeInt, Minimum: new("-5"), Maximum: new("10")}
 	floatProp := v1alpha1.ModelProperty{Name: "level", Type: v1alpha1.PropertyTypeFloat}
-	doubleProp := v1alpha1.ModelProperty{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, Minimum: ptr("5"), Maximum: ptr("30.5")}
+	doubleProp := v1alpha1.ModelProperty{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, Minimum: new("5"), Maximum: new("30.5")}
 	boolProp := v1alpha1.ModelProperty{Name: "on", Type: v1alpha1.PropertyTypeBoolean}
 	strProp := v1alpha1.ModelProperty{Name: "mode", Type: v1alpha1.PropertyTypeString}
 	bytesProp := v1alpha1.ModelProperty{Name: "blob", Type: v1alpha1.PropertyTypeBytes}
@@ -83,7 +81,7 @@ func TestCheckValue(t *testing.T) {
 func TestCheckDesired(t *testing.T) {
 	model := &v1alpha1.DeviceModelSpec{Protocol: "simulator", Properties: []v1alpha1.ModelProperty{
 		{Name: "temperature", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadOnly},
-		{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite, Minimum: ptr("5"), Maximum: ptr("30")},
+		{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite, Minimum: new("5"), Maximum: new("30")},
 		{Name: "defaulted", Type: v1alpha1.PropertyTypeInt}, // accessMode unset: ReadOnly
 	}}
 	tests := []struct {
@@ -91,16 +89,16 @@ func TestCheckDesired(t *testing.T) {
 		props []v1alpha1.DeviceProperty
 		want  map[string]string // property -> reason
 	}{
-		{"a valid desired value on a ReadWrite property passes", []v1alpha1.DeviceProperty{{Name: "setpoint", Desired: ptr("21")}}, map[string]string{}},
+		{"a valid desired value on a ReadWrite property passes", []v1alpha1.DeviceProperty{{Name: "setpoint", Desired: new("21")}}, map[string]string{}},
 		{"a property listed without a desired value is not checked", []v1alpha1.DeviceProperty{{Name: "temperature"}}, map[string]string{}},
-		{"a desired value on a ReadOnly property is refused", []v1alpha1.DeviceProperty{{Name: "temperature", Desired: ptr("20")}},
+		{"a desired value on a ReadOnly property is refused", []v1alpha1.DeviceProperty{{Name: "temperature", Desired: new("20")}},
 			map[string]string{"temperature": v1alpha1.ReasonPropertyReadOnly}},
-		{"a property with no access mode is ReadOnly", []v1alpha1.DeviceProperty{{Name: "defaulted", Desired: ptr("1")}},
+		{"a property with no access mode is ReadOnly", []v1alpha1.DeviceProperty{{Name: "defaulted", Desired: new("1")}},
 			map[string]string{"defaulted": v1alpha1.ReasonPropertyReadOnly}},
 		{"a property the model lacks is unknown", []v1alpha1.DeviceProperty{{Name: "humidity"}},
 			map[string]string{"humidity": v1alpha1.ReasonUnknownProperty}},
 		{"each bad property is reported and a good one is not", []v1alpha1.DeviceProperty{
-			{Name: "setpoint", Desired: ptr("45")}, {Name: "humidity", Desired: ptr("1")}},
+			{Name: "setpoint", Desired: new("45")}, {Name: "humidity", Desired: new("1")}},
 			map[string]string{"setpoint": v1alpha1.ReasonValueOutOfRange, "humidity": v1alpha1.ReasonUnknownProperty}},
 	}
 	for _, tt := range tests {
@@ -131,7 +129,7 @@ func FuzzCheckValue(f *testing.F) {
 		v1alpha1.PropertyTypeString, v1alpha1.PropertyTypeBoolean, v1alpha1.PropertyTypeBytes}
 	f.Fuzz(func(t *testing.T, value string) {
 		for _, typ := range types {
-			p := v1alpha1.ModelProperty{Name: "p", Type: typ, Minimum: ptr("-10"), Maximum: ptr("10")}
+			p := v1alpha1.ModelProperty{Name: "p", Type: typ, Minimum: new("-10"), Maximum: new("10")}
 			first := CheckValue(&p, value)
 			second := CheckValue(&p, value)
 			if (first == nil) != (second == nil) {

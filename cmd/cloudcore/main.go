@@ -1,0 +1,161 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command cloudcore is edgetwin's cloud side: the Device, DeviceModel and EdgeNode controllers
+// (and, as they land, CloudHub and the join service) in one controller-runtime manager.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/controllers"
+)
+
+func main() {
+	if err := run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cloudcore:", err)
+		os.Exit(1)
+	}
+}
+
+// options are cloudcore's command-line settings.
+type options struct {
+	kubeconfig       string
+	metricsAddr      string
+	secureMetrics    bool
+	probeAddr        string
+	leaderElect      bool
+	leaderElectionNS string
+}
+
+func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("cloudcore", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "",
+		"Path to a kubeconfig. Unset: $KUBECONFIG, the in-cluster config, then ~/.kube/config.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
+		"Address of the /metrics endpoint; \"0\" turns it off.")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
+		"Serve /metrics over HTTPS with Kubernetes authentication and authorization; false serves plain HTTP.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false,
+		"Hold a Lease so that only one cloudcore replica is active.")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; unset means cloudcore's own namespace.")
+	zapOpts := &zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, zapOpts, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return ctrl.GetConfig()
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// run starts cloudcore and returns when ctx ends or the manager fails.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	o, zapOpts, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(zapOpts), zap.WriteTo(stderr)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+
+	metricsOpts := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.secureMetrics,
+		// HTTP/2 stays off: its rapid-reset and stream-cancellation flaws (CVE-2023-44487,
+		// CVE-2023-39325) are not worth it for a metrics endpoint.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if o.secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "cloudcore.edgetwin.dev",
+		LeaderElectionNamespace: o.leaderElectionNS,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := controllers.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	// Ready once the informer caches have synced, so a probe never admits a blind cloudcore.
+	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	log.Info("Starting cloudcore")
+	return mgr.Start(ctx)
+}

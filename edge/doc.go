@@ -1,0 +1,20 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package edge is the root of edgecore's components: EdgeHub, MetaManager, DeviceTwin and
+// EventBus (and later Edged). edgecore stays small: nothing under edge/ may import
+// controller-runtime or client-go. They are not built yet; see docs/architecture.md.
+package edge
