@@ -44,8 +44,7 @@ func TestGeneratedClientset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 
 	factory := externalversions.NewSharedInformerFactoryWithOptions(cs, time.Hour, externalversions.WithNamespace(ns))
 	devices := factory.Edgetwin().V1alpha1().Devices()
@@ -89,7 +88,9 @@ func TestGeneratedClientset(t *testing.T) {
 		metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating an EdgeNode: %v", err)
 	}
-	t.Cleanup(func() { _ = cs.EdgetwinV1alpha1().EdgeNodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.EdgetwinV1alpha1().EdgeNodes().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 	if _, err := cs.EdgetwinV1alpha1().EdgeNodes().Get(ctx, name, metav1.GetOptions{}); err != nil {
 		t.Fatalf("getting EdgeNode %s: %v", name, err)
 	}
