@@ -76,8 +76,21 @@ control-plane: ## Build (once) kube-apiserver and etcd into the cache for envtes
 	@hack/build-control-plane.sh >/dev/null
 
 .PHONY: test
-test: control-plane ## Run unit and integration tests (a real API server through envtest; not e2e).
+test: control-plane ## Run unit and integration tests (a real API server through envtest; not e2e), then the fuzz targets briefly.
 	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(UNIT_PKGS)
+	$(MAKE) --no-print-directory fuzz
+
+# FUZZ_TARGETS lists package:FuzzFunc pairs; make test runs each for FUZZ_TIME.
+FUZZ_TARGETS = ./pkg/wire:FuzzDecode ./pkg/property:FuzzCheckValue
+FUZZ_TIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZ_TIME (default 10s) each.
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZ_TIME)"; \
+		go test -timeout 5m -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_TIME) "$$pkg" || exit 1; \
+	done
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
