@@ -1,0 +1,327 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package hub
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/gorilla/websocket"
+
+	"github.com/edgetwin/edgetwin/pkg/wire"
+)
+
+// testCA issues certificates for the tests; identities follow the real scheme (CN = node name,
+// a URI SAN carrying the EdgeNode UID).
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+func (ca *testCA) issue(t *testing.T, cn, uid string, server bool) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.DNSNames = []string{"localhost"}
+	} else {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		u, _ := url.Parse("urn:edgetwin:edgenode:" + uid)
+		tmpl.URIs = []*url.URL{u}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+func identify(c *x509.Certificate) (string, string, error) {
+	if len(c.URIs) != 1 || !strings.HasPrefix(c.URIs[0].String(), "urn:edgetwin:edgenode:") {
+		return "", "", errors.New("no node URI")
+	}
+	return c.Subject.CommonName, strings.TrimPrefix(c.URIs[0].String(), "urn:edgetwin:edgenode:"), nil
+}
+
+// nodes is the test's Authorizer: node name → the UID of its current EdgeNode.
+type nodes struct {
+	mu   sync.Mutex
+	uids map[string]string
+}
+
+func (n *nodes) Authorize(_ context.Context, name, uid string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	want, ok := n.uids[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("EdgeNode %s does not exist", name)
+	case want != uid:
+		return fmt.Errorf("the certificate was issued for an earlier EdgeNode %s", name)
+	}
+	return nil
+}
+
+// events records what the hub tells its StatusSink and ReportSink.
+type events struct {
+	mu      sync.Mutex
+	log     []string
+	reports []wire.Report
+}
+
+func (e *events) add(s string) { e.mu.Lock(); e.log = append(e.log, s); e.mu.Unlock() }
+func (e *events) Connected(node string, a wire.AgentInfo) {
+	e.add("connected " + node + " " + a.Version)
+}
+func (e *events) Disconnected(node, _ string)    { e.add("disconnected " + node) }
+func (e *events) Refused(node, reason, _ string) { e.add("refused " + node + " " + reason) }
+func (e *events) snapshot() []string             { e.mu.Lock(); defer e.mu.Unlock(); return slices.Clone(e.log) }
+func (e *events) count(s string) int {
+	n := 0
+	for _, l := range e.snapshot() {
+		if l == s {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *events) Apply(_ context.Context, _ string, reports []wire.Report) (uint64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.reports = append(e.reports, reports...)
+	var highest uint64
+	for _, r := range reports {
+		highest = max(highest, r.Seq)
+	}
+	return highest, nil
+}
+
+// store is the test's Projection: node → objects of kind Device.
+type store struct {
+	mu   sync.Mutex
+	objs map[string]map[string]Object
+}
+
+func (s *store) Kind() wire.Kind { return wire.KindDevice }
+
+func (s *store) List(_ context.Context, node string) ([]Object, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Object, 0, len(s.objs[node]))
+	for _, o := range s.objs[node] {
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (s *store) Get(_ context.Context, node string, ref wire.ObjectRef) (Object, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objs[node][ref.Key()]
+	return o, ok, nil
+}
+
+// set puts an object with the given spec for node; the version is the hash of the body.
+func (s *store) set(t *testing.T, node, name string, spec any) Object {
+	t.Helper()
+	o, err := NewObject(wire.KindDevice, "default", name, map[string]any{"spec": spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.objs[node] == nil {
+		s.objs[node] = map[string]Object{}
+	}
+	s.objs[node][o.Ref.Key()] = o
+	return o
+}
+
+func (s *store) remove(node, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objs[node], wire.ObjectRef{Kind: wire.KindDevice, Namespace: "default", Name: name}.Key())
+}
+
+// rig is a running hub behind a real TLS server on loopback.
+type rig struct {
+	t      *testing.T
+	ca     *testCA
+	hub    *Hub
+	srv    *httptest.Server
+	nodes  *nodes
+	events *events
+	store  *store
+}
+
+func newRig(t *testing.T, tweak func(*Config)) *rig {
+	t.Helper()
+	r := &rig{t: t, ca: newTestCA(t), nodes: &nodes{uids: map[string]string{}}, events: &events{},
+		store: &store{objs: map[string]map[string]Object{}}}
+	cfg := Config{Projections: []Projection{r.store}, Identify: identify, Authorizer: r.nodes, Status: r.events,
+		Reports: r.events, PingInterval: time.Second, PongWait: 5 * time.Second, Log: testr.New(t)}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.hub = h
+	mux := http.NewServeMux()
+	mux.Handle(ConnectPath, h)
+	r.srv = httptest.NewUnstartedServer(mux)
+	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{r.ca.issue(t, "cloudhub", "", true)},
+		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: r.ca.pool, MinVersion: tls.VersionTLS12}
+	r.srv.StartTLS()
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// edge is a protocol peer playing an edge agent over a real websocket.
+type edge struct {
+	t    *testing.T
+	conn *websocket.Conn
+	resp *http.Response
+}
+
+func (r *rig) dial(cert *tls.Certificate) (*edge, error) {
+	tlsCfg := &tls.Config{RootCAs: r.ca.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	if cert != nil {
+		tlsCfg.Certificates = []tls.Certificate{*cert}
+	}
+	d := websocket.Dialer{TLSClientConfig: tlsCfg, HandshakeTimeout: 5 * time.Second}
+	u := "wss" + strings.TrimPrefix(r.srv.URL, "https") + ConnectPath
+	conn, resp, err := d.Dial(u, nil)
+	if err != nil {
+		return &edge{t: r.t, resp: resp}, err
+	}
+	r.t.Cleanup(func() { _ = conn.Close() })
+	return &edge{t: r.t, conn: conn, resp: resp}, nil
+}
+
+// connect joins node with a valid certificate and sends a hello holding the given objects.
+func (r *rig) connect(node string, held ...wire.ObjectRef) *edge {
+	r.t.Helper()
+	if _, ok := r.nodes.uids[node]; !ok {
+		r.nodes.mu.Lock()
+		r.nodes.uids[node] = "uid-" + node
+		r.nodes.mu.Unlock()
+	}
+	cert := r.ca.issue(r.t, node, "uid-"+node, false)
+	e, err := r.dial(&cert)
+	if err != nil {
+		r.t.Fatalf("dialing as %s: %v", node, err)
+	}
+	e.send(&wire.Message{ID: "h", Type: wire.TypeHello, Hello: &wire.Hello{ProtocolVersion: wire.ProtocolVersion,
+		Agent: wire.AgentInfo{Version: "v-test", OS: "linux", Arch: "amd64"}, Objects: held}})
+	return e
+}
+
+func (e *edge) send(m *wire.Message) {
+	e.t.Helper()
+	data, err := wire.Encode(m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.conn.WriteMessage(websocket.TextMessage, data); err != nil {
+		e.t.Fatalf("sending %s: %v", m.Type, err)
+	}
+}
+
+// recv reads the next message, failing the test after 5 seconds.
+func (e *edge) recv() *wire.Message {
+	e.t.Helper()
+	m, err := e.tryRecv(5 * time.Second)
+	if err != nil {
+		e.t.Fatalf("receiving: %v", err)
+	}
+	return m
+}
+
+func (e *edge) tryRecv(timeout time.Duration) (*wire.Message, error) {
+	_ = e.conn.SetReadDeadline(time.Now().Add(timeout))
+	_, data, err := e.conn.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	return wire.Decode(data)
+}
+
+// describe renders a message as "type name@version" for compact assertions.
+func describe(m *wire.Message) string {
+	switch {
+	case m.Object != nil && m.Object.Version != "":
+		return fmt.Sprintf("%s %s@%s", m.Type, m.Object.Name, m.Object.Version)
+	case m.Object != nil:
+		return fmt.Sprintf("%s %s", m.Type, m.Object.Name)
+	case m.Type == wire.TypeAck:
+		return fmt.Sprintf("ack seq %d", m.Seq)
+	}
+	return string(m.Type)
+}
+
+// waitFor polls cond until it holds or 5 seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

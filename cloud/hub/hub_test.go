@@ -1,0 +1,267 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/edgetwin/edgetwin/pkg/wire"
+)
+
+// ack answers an upsert or delete the way an edge does after storing it.
+func (e *edge) ack(m *wire.Message) {
+	e.t.Helper()
+	ref := *m.Object
+	if m.Type == wire.TypeDelete {
+		ref.Version = ""
+	}
+	e.send(&wire.Message{ID: "a-" + m.ID, Type: wire.TypeAck, Object: &ref})
+}
+
+// syncUp reads the answer to a hello up to Synced, acking every object, and returns what came.
+func (e *edge) syncUp() []string {
+	e.t.Helper()
+	var got []string
+	for {
+		m := e.recv()
+		got = append(got, describe(m))
+		if m.Object != nil {
+			e.ack(m)
+		}
+		if m.Type == wire.TypeSynced {
+			return got
+		}
+	}
+}
+
+func TestHelloIsAnsweredWithTheDifference(t *testing.T) {
+	r := newRig(t, nil)
+	a := r.store.set(t, "edge-1", "a", 1)
+	b := r.store.set(t, "edge-1", "b", 1)
+	stale := wire.ObjectRef{Kind: wire.KindDevice, Namespace: "default", Name: "c", Version: "old"}
+
+	e := r.connect("edge-1", a.Ref, stale)
+	got := e.syncUp()
+	want := []string{"welcome", "delete c", "upsert b@" + b.Ref.Version, "synced"} // the middle sorted
+	slices.Sort(got[1:3])
+	if !slices.Equal(got, want) {
+		t.Fatalf("answer to the hello = %v, want %v (a is already held)", got, want)
+	}
+	waitFor(t, "the session to be synced", func() bool { return r.hub.Synced("edge-1") })
+	if got := r.events.snapshot(); !slices.Equal(got, []string{"connected edge-1 v-test"}) {
+		t.Fatalf("status events = %v", got)
+	}
+}
+
+func TestChangesStreamAndStatusOnlyChangesSendNothing(t *testing.T) {
+	r := newRig(t, nil)
+	a := r.store.set(t, "edge-1", "a", 1)
+	e := r.connect("edge-1", a.Ref)
+	e.syncUp()
+
+	// A status-only change leaves the projected body, and so the version, unchanged.
+	r.hub.Changed(context.Background(), "edge-1", a.Ref)
+	// A spec change is sent.
+	a2 := r.store.set(t, "edge-1", "a", 2)
+	r.hub.Changed(context.Background(), "edge-1", a2.Ref)
+	if got := describe(e.recv()); got != "upsert a@"+a2.Ref.Version {
+		t.Fatalf("first message after the changes = %q, want the upsert of version 2 only", got)
+	}
+	// A removal is sent as a delete.
+	r.store.remove("edge-1", "a")
+	r.hub.Changed(context.Background(), "edge-1", a.Ref)
+	if got := describe(e.recv()); got != "delete a" {
+		t.Fatalf("after the removal got %q, want a delete", got)
+	}
+	// Nothing else is pending: a report round trip comes back next.
+	e.send(&wire.Message{ID: "r", Type: wire.TypeReport, Reports: []wire.Report{{Seq: 1, Kind: "Test", Name: "x", Body: json.RawMessage("{}")}}})
+	if got := describe(e.recv()); got != "ack seq 1" {
+		t.Fatalf("got %q, want only the report ack", got)
+	}
+}
+
+func TestANodeReceivesOnlyItsOwnObjects(t *testing.T) {
+	r := newRig(t, nil)
+	r.store.set(t, "edge-1", "mine", 1)
+	r.store.set(t, "edge-2", "theirs", 1)
+	e := r.connect("edge-1")
+	got := e.syncUp()
+	if len(got) != 3 || got[1][:len("upsert mine@")] != "upsert mine@" {
+		t.Fatalf("edge-1 received %v, want only its own object", got)
+	}
+	// A change for another node is never sent here.
+	r.hub.Changed(context.Background(), "edge-1", wire.ObjectRef{Kind: wire.KindDevice, Namespace: "default", Name: "theirs"})
+	e.send(&wire.Message{ID: "r", Type: wire.TypeReport, Reports: []wire.Report{{Seq: 4, Kind: "Test", Name: "x", Body: json.RawMessage("{}")}}})
+	if got := describe(e.recv()); got != "ack seq 4" {
+		t.Fatalf("got %q, want only the report ack", got)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	r := newRig(t, nil)
+	r.nodes.uids["edge-1"] = "uid-edge-1"
+	other := newTestCA(t)
+
+	t.Run("a client without a certificate is refused before the upgrade", func(t *testing.T) {
+		e, err := r.dial(nil)
+		if err == nil || e.resp == nil || e.resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("dial without a certificate: err %v, response %+v; want 401", err, e.resp)
+		}
+	})
+	t.Run("a certificate from another CA fails the TLS handshake", func(t *testing.T) {
+		cert := other.issue(t, "edge-1", "uid-edge-1", false)
+		if _, err := r.dial(&cert); err == nil {
+			t.Fatal("a certificate from another CA was accepted")
+		}
+	})
+	t.Run("a certificate for an earlier incarnation of the node is refused", func(t *testing.T) {
+		cert := r.ca.issue(t, "edge-1", "uid-of-a-deleted-edgenode", false)
+		e, err := r.dial(&cert)
+		if err == nil || e.resp == nil || e.resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("dial: err %v, response %+v; want 403", err, e.resp)
+		}
+		waitFor(t, "the refusal to be recorded on the node", func() bool {
+			return r.events.count("refused edge-1 CertificateRefused") == 1
+		})
+	})
+	t.Run("a certificate for a node that does not exist is refused", func(t *testing.T) {
+		cert := r.ca.issue(t, "ghost", "uid-ghost", false)
+		if e, err := r.dial(&cert); err == nil || e.resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("dial as a node without an EdgeNode: err %v; want 403", err)
+		}
+	})
+	t.Run("an unsupported protocol version is refused with the reason", func(t *testing.T) {
+		cert := r.ca.issue(t, "edge-1", "uid-edge-1", false)
+		e, err := r.dial(&cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.send(&wire.Message{ID: "h", Type: wire.TypeHello, Hello: &wire.Hello{ProtocolVersion: wire.ProtocolVersion + 5}})
+		m := e.recv()
+		if m.Type != wire.TypeRefused || m.Refused.Reason != ReasonProtocolVersionRefused {
+			t.Fatalf("got %+v, want a refusal for the protocol version", m)
+		}
+		waitFor(t, "the refusal to be recorded", func() bool {
+			return r.events.count("refused edge-1 ProtocolVersionRefused") == 1
+		})
+		if r.events.count("connected edge-1 v-test") != 0 {
+			t.Fatal("a refused node was reported connected")
+		}
+	})
+}
+
+func TestAReconnectReplacesTheOldSessionWithoutMarkingTheNodeDisconnected(t *testing.T) {
+	r := newRig(t, nil)
+	first := r.connect("edge-1")
+	first.syncUp()
+	second := r.connect("edge-1")
+	second.syncUp()
+
+	// The old connection is closed by the hub...
+	if _, err := first.tryRecv(5 * time.Second); err == nil {
+		t.Fatal("the replaced session still delivers messages")
+	}
+	// ...and its cleanup did not mark the node disconnected: the new session is live.
+	if n := r.events.count("disconnected edge-1"); n != 0 {
+		t.Fatalf("the replaced session's cleanup reported %d disconnects", n)
+	}
+	if got := r.hub.ConnectedNodes(); !slices.Equal(got, []string{"edge-1"}) {
+		t.Fatalf("connected nodes = %v", got)
+	}
+	second.send(&wire.Message{ID: "r", Type: wire.TypeReport, Reports: []wire.Report{{Seq: 2, Kind: "Test", Name: "x", Body: json.RawMessage("{}")}}})
+	if got := describe(second.recv()); got != "ack seq 2" {
+		t.Fatalf("the new session answered %q", got)
+	}
+
+	_ = second.conn.Close()
+	waitFor(t, "the real disconnect to be reported once", func() bool { return r.events.count("disconnected edge-1") == 1 })
+}
+
+func TestReportsAreAcknowledgedAndTheWelcomeCarriesTheAppliedSequence(t *testing.T) {
+	r := newRig(t, nil)
+	e := r.connect("edge-1")
+	e.syncUp()
+	body := json.RawMessage(`{"v":1}`)
+	e.send(&wire.Message{ID: "r", Type: wire.TypeReport, Reports: []wire.Report{
+		{Seq: 1, Kind: "Test", Name: "x", Body: body}, {Seq: 2, Kind: "Test", Name: "y", Body: body}, {Seq: 3, Kind: "Test", Name: "z", Body: body}}})
+	if got := describe(e.recv()); got != "ack seq 3" {
+		t.Fatalf("got %q, want a cumulative ack of 3", got)
+	}
+	_ = e.conn.Close()
+	waitFor(t, "the disconnect", func() bool { return r.events.count("disconnected edge-1") == 1 })
+
+	again := r.connect("edge-1")
+	m := again.recv()
+	if m.Type != wire.TypeWelcome || m.Welcome.AckedSeq != 3 {
+		t.Fatalf("welcome = %+v, want AckedSeq 3", m)
+	}
+}
+
+func TestASilentNodeIsDisconnected(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.PingInterval, c.PongWait = 50*time.Millisecond, 300*time.Millisecond })
+	e := r.connect("edge-1")
+	e.syncUp()
+	// The edge stops reading: it answers no pings, so the hub's read deadline expires.
+	waitFor(t, "the silent node to be disconnected", func() bool { return r.events.count("disconnected edge-1") == 1 })
+	if len(r.hub.ConnectedNodes()) != 0 {
+		t.Fatal("the silent node is still registered")
+	}
+}
+
+func TestAGarbageFrameClosesOnlyThatSession(t *testing.T) {
+	r := newRig(t, nil)
+	bad := r.connect("edge-1")
+	bad.syncUp()
+	good := r.connect("edge-2")
+	good.syncUp()
+	if err := bad.conn.WriteMessage(1, []byte(`{"id":"x","type":"ack","seq":"not a number"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the garbage sender to be disconnected", func() bool { return r.events.count("disconnected edge-1") == 1 })
+	good.send(&wire.Message{ID: "r", Type: wire.TypeReport, Reports: []wire.Report{{Seq: 1, Kind: "Test", Name: "x", Body: json.RawMessage("{}")}}})
+	if got := describe(good.recv()); got != "ack seq 1" {
+		t.Fatalf("the other session answered %q", got)
+	}
+}
+
+func TestDisconnectClosesTheSession(t *testing.T) {
+	r := newRig(t, nil)
+	e := r.connect("edge-1")
+	e.syncUp()
+	r.hub.Disconnect("edge-1", ReasonNodeDeleted, "the EdgeNode was deleted")
+	waitFor(t, "the disconnect", func() bool { return r.events.count("disconnected edge-1") == 1 })
+	if _, err := e.tryRecv(5 * time.Second); err == nil {
+		t.Fatal("a disconnected session still delivers messages")
+	}
+}
+
+func TestAnOverflowingQueueClosesTheSessionForAResync(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.QueueLimit = 3 })
+	e := r.connect("edge-1")
+	e.syncUp()
+	// The edge stops reading; the hub keeps queueing distinct objects until the limit.
+	for i := range 20 {
+		o := r.store.set(t, "edge-1", string(rune('a'+i)), i)
+		r.hub.Changed(context.Background(), "edge-1", o.Ref)
+	}
+	waitFor(t, "the overflowing session to be closed", func() bool { return r.events.count("disconnected edge-1") == 1 })
+}
