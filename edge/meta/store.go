@@ -1,0 +1,110 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// busyTimeout is how long a write waits for another connection's write lock before it fails.
+// Writes are short, so seconds mean something is wrong rather than merely busy.
+const busyTimeout = 10 * time.Second
+
+// maxOpenConns bounds the connection pool: SQLite serialises writers anyway, and an edge
+// machine is small, but WAL lets a few readers go on while one writes.
+const maxOpenConns = 4
+
+// ErrInvalid is wrapped by errors about arguments the store refuses (an empty name, a body
+// that is not JSON), so callers can tell a bad call from a failing disk.
+var ErrInvalid = errors.New("invalid argument")
+
+// Store is the edge's local database. It is safe for concurrent use.
+type Store struct {
+	db *gorm.DB
+}
+
+// Open opens (creating it if needed) the database at path and brings its schema up to date.
+func Open(path string) (*Store, error) {
+	// _txlock=immediate makes every transaction take the write lock when it begins: a deferred
+	// transaction that reads and then writes can fail with SQLITE_BUSY at the upgrade, without
+	// waiting for the busy timeout. synchronous=FULL because a report the edge has accepted
+	// must survive a power cut, not only a crash of the process.
+	dsn := fmt.Sprintf("%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=1&_txlock=immediate&_synchronous=FULL",
+		path, busyTimeout.Milliseconds())
+	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
+		// Every write here is an explicit transaction already; gorm's implicit one would only
+		// nest.
+		SkipDefaultTransaction: true,
+		Logger:                 logger.Discard,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the edge database %s: %w", path, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("opening the edge database %s: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(maxOpenConns)
+	s := &Store{db: db}
+	if err := s.checkPragmas(); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("opening the edge database %s: %w", path, err)
+	}
+	if err := migrate(db); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("migrating the edge database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// checkPragmas fails when the driver ignored the connection parameters, rather than running
+// without WAL or foreign keys and finding out after a crash.
+func (s *Store) checkPragmas() error {
+	var mode string
+	if err := s.db.Raw("PRAGMA journal_mode").Scan(&mode).Error; err != nil {
+		return fmt.Errorf("reading the journal mode: %w", err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal mode is %q, not wal", mode)
+	}
+	var fk int
+	if err := s.db.Raw("PRAGMA foreign_keys").Scan(&fk).Error; err != nil {
+		return fmt.Errorf("reading foreign_keys: %w", err)
+	}
+	if fk != 1 {
+		return errors.New("foreign keys are off")
+	}
+	return nil
+}
+
+// Close closes the database. The store must not be used afterwards.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("closing the edge database: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("closing the edge database: %w", err)
+	}
+	return nil
+}
