@@ -40,21 +40,21 @@ func model() *v1alpha1.DeviceModel {
 	}
 }
 
-func device(setpoint, mode string) *v1alpha1.Device {
+func device(setpoint string) *v1alpha1.Device {
 	return &v1alpha1.Device{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "lobby", UID: "u1"},
 		Spec: v1alpha1.DeviceSpec{ModelRef: v1alpha1.ModelReference{Name: "thermostat"}, NodeName: "edge-1",
 			Protocol: &v1alpha1.ProtocolConfig{Name: "modbus", Config: &runtime.RawExtension{Raw: []byte(`{"slave":3}`)}},
 			Properties: []v1alpha1.DeviceProperty{
 				{Name: "setpoint", Desired: new(setpoint)},
-				{Name: "mode", Desired: new(mode)},
+				{Name: "mode", Desired: new("heat")},
 				{Name: "temperature", ReportPeriod: &metav1.Duration{Duration: 5 * time.Second}},
 			}},
 	}
 }
 
 func TestMergeWithholdsOnlyRefusedValues(t *testing.T) {
-	got := Merge(device("45", "heat"), model())
+	got := Merge(device("45"), model())
 	if got.Protocol != "modbus" || string(got.ProtocolConfig) != `{"slave":3}` || got.UID != "u1" || got.Model != "thermostat" {
 		t.Fatalf("header = %+v", got)
 	}
@@ -90,20 +90,20 @@ func TestVersionFollowsOnlyWhatTheEdgeReceives(t *testing.T) {
 		}
 		return o.Ref.Version
 	}
-	base := version(device("21", "heat"), model())
+	base := version(device("21"), model())
 
-	withStatus := device("21", "heat")
+	withStatus := device("21")
 	withStatus.ResourceVersion = "999"
 	withStatus.Status = v1alpha1.DeviceStatus{State: v1alpha1.DeviceStateOnline, Twins: []v1alpha1.Twin{{Name: "setpoint", Reported: &v1alpha1.TwinValue{Value: "20"}}}}
 	if v := version(withStatus, model()); v != base {
 		t.Errorf("a status and resourceVersion change moved the version")
 	}
-	if v := version(device("22", "heat"), model()); v == base {
+	if v := version(device("22"), model()); v == base {
 		t.Errorf("a new desired value kept the version")
 	}
 	m := model()
 	m.Spec.Properties[1].Maximum = new("35")
-	if v := version(device("21", "heat"), m); v == base {
+	if v := version(device("21"), m); v == base {
 		t.Errorf("a model change kept the version")
 	}
 }

@@ -207,87 +207,125 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
+// Field names, for the rule that a message sets exactly the fields of its type.
+const (
+	fieldHello   = "hello"
+	fieldWelcome = "welcome"
+	fieldRefused = "refused"
+	fieldObject  = "object"
+	fieldBody    = "body"
+	fieldSeq     = "seq"
+	fieldReports = "reports"
+)
+
+// rules are, per message type, the fields it may set and the check of their content.
+var rules = map[Type]struct {
+	fields []string
+	check  func(*Message) error
+}{
+	TypeHello:   {[]string{fieldHello}, checkHello},
+	TypeWelcome: {[]string{fieldWelcome}, checkWelcome},
+	TypeRefused: {[]string{fieldRefused}, checkRefused},
+	TypeUpsert:  {[]string{fieldObject, fieldBody}, checkUpsert},
+	TypeDelete:  {[]string{fieldObject}, checkDelete},
+	TypeSynced:  {nil, func(*Message) error { return nil }},
+	TypeAck:     {[]string{fieldObject, fieldSeq}, checkAck},
+	TypeReport:  {[]string{fieldReports}, checkReport},
+}
+
 // Validate checks that the message is well formed for its type: the right fields set, the
 // others not, known kinds, non-empty names.
 func (m *Message) Validate() error {
 	if m.ID == "" {
 		return invalid("no id")
 	}
-	set := map[string]bool{
-		"hello": m.Hello != nil, "welcome": m.Welcome != nil, "refused": m.Refused != nil,
-		"object": m.Object != nil, "body": len(m.Body) > 0, "seq": m.Seq != 0, "reports": len(m.Reports) > 0,
-	}
-	var allowed []string
-	switch m.Type {
-	case TypeHello:
-		allowed = []string{"hello"}
-		if m.Hello == nil {
-			return invalid("hello %s has no hello field", m.ID)
-		}
-		if m.Hello.ProtocolVersion < 1 {
-			return invalid("hello %s has protocol version %d", m.ID, m.Hello.ProtocolVersion)
-		}
-		for _, o := range m.Hello.Objects {
-			if err := o.validate(true); err != nil {
-				return invalid("hello %s: %v", m.ID, err)
-			}
-		}
-	case TypeWelcome:
-		allowed = []string{"welcome"}
-		if m.Welcome == nil || m.Welcome.NodeName == "" {
-			return invalid("welcome %s has no node name", m.ID)
-		}
-	case TypeRefused:
-		allowed = []string{"refused"}
-		if m.Refused == nil || m.Refused.Reason == "" {
-			return invalid("refused %s has no reason", m.ID)
-		}
-	case TypeUpsert:
-		allowed = []string{"object", "body"}
-		if m.Object == nil || len(m.Body) == 0 {
-			return invalid("upsert %s needs an object and a body", m.ID)
-		}
-		if err := m.Object.validate(true); err != nil {
-			return invalid("upsert %s: %v", m.ID, err)
-		}
-		if !json.Valid(m.Body) || !bytes.HasPrefix(bytes.TrimSpace(m.Body), []byte("{")) {
-			return invalid("upsert %s: the body is not a JSON object", m.ID)
-		}
-	case TypeDelete:
-		allowed = []string{"object"}
-		if m.Object == nil {
-			return invalid("delete %s has no object", m.ID)
-		}
-		if err := m.Object.validate(false); err != nil {
-			return invalid("delete %s: %v", m.ID, err)
-		}
-	case TypeSynced:
-	case TypeAck:
-		allowed = []string{"object", "seq"}
-		if (m.Object == nil) == (m.Seq == 0) {
-			return invalid("ack %s must name either an object or a sequence", m.ID)
-		}
-		if m.Object != nil {
-			if err := m.Object.validate(false); err != nil {
-				return invalid("ack %s: %v", m.ID, err)
-			}
-		}
-	case TypeReport:
-		allowed = []string{"reports"}
-		if len(m.Reports) == 0 {
-			return invalid("report %s carries no reports", m.ID)
-		}
-		for i := range m.Reports {
-			if err := m.Reports[i].validate(); err != nil {
-				return invalid("report %s: %v", m.ID, err)
-			}
-		}
-	default:
+	rule, ok := rules[m.Type]
+	if !ok {
 		return invalid("unknown message type %q", m.Type)
 	}
+	set := map[string]bool{
+		fieldHello: m.Hello != nil, fieldWelcome: m.Welcome != nil, fieldRefused: m.Refused != nil,
+		fieldObject: m.Object != nil, fieldBody: len(m.Body) > 0, fieldSeq: m.Seq != 0, fieldReports: len(m.Reports) > 0,
+	}
 	for field, isSet := range set {
-		if isSet && !slices.Contains(allowed, field) {
+		if isSet && !slices.Contains(rule.fields, field) {
 			return invalid("%s %s must not set %s", m.Type, m.ID, field)
+		}
+	}
+	return rule.check(m)
+}
+
+func checkHello(m *Message) error {
+	if m.Hello == nil {
+		return invalid("hello %s has no hello field", m.ID)
+	}
+	if m.Hello.ProtocolVersion < 1 {
+		return invalid("hello %s has protocol version %d", m.ID, m.Hello.ProtocolVersion)
+	}
+	for _, o := range m.Hello.Objects {
+		if err := o.validate(true); err != nil {
+			return invalid("hello %s: %v", m.ID, err)
+		}
+	}
+	return nil
+}
+
+func checkWelcome(m *Message) error {
+	if m.Welcome == nil || m.Welcome.NodeName == "" {
+		return invalid("welcome %s has no node name", m.ID)
+	}
+	return nil
+}
+
+func checkRefused(m *Message) error {
+	if m.Refused == nil || m.Refused.Reason == "" {
+		return invalid("refused %s has no reason", m.ID)
+	}
+	return nil
+}
+
+func checkUpsert(m *Message) error {
+	if m.Object == nil || len(m.Body) == 0 {
+		return invalid("upsert %s needs an object and a body", m.ID)
+	}
+	if err := m.Object.validate(true); err != nil {
+		return invalid("upsert %s: %v", m.ID, err)
+	}
+	if !json.Valid(m.Body) || !bytes.HasPrefix(bytes.TrimSpace(m.Body), []byte("{")) {
+		return invalid("upsert %s: the body is not a JSON object", m.ID)
+	}
+	return nil
+}
+
+func checkDelete(m *Message) error {
+	if m.Object == nil {
+		return invalid("delete %s has no object", m.ID)
+	}
+	if err := m.Object.validate(false); err != nil {
+		return invalid("delete %s: %v", m.ID, err)
+	}
+	return nil
+}
+
+func checkAck(m *Message) error {
+	if (m.Object == nil) == (m.Seq == 0) {
+		return invalid("ack %s must name either an object or a sequence", m.ID)
+	}
+	if m.Object != nil {
+		if err := m.Object.validate(false); err != nil {
+			return invalid("ack %s: %v", m.ID, err)
+		}
+	}
+	return nil
+}
+
+func checkReport(m *Message) error {
+	if len(m.Reports) == 0 {
+		return invalid("report %s carries no reports", m.ID)
+	}
+	for i := range m.Reports {
+		if err := m.Reports[i].validate(); err != nil {
+			return invalid("report %s: %v", m.ID, err)
 		}
 	}
 	return nil
