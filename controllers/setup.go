@@ -19,6 +19,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"k8s.io/utils/clock"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,9 +38,19 @@ const (
 	IndexDeviceModelName = "spec.modelRef.name"
 )
 
+// Options are the optional parts of the controllers' wiring.
+type Options struct {
+	// Sessions is CloudHub, when cloudcore runs it.
+	Sessions Sessions
+	// Clock defaults to the real clock.
+	Clock clock.PassiveClock
+	// HeartbeatInterval and GracePeriod tune the EdgeNode controller (see EdgeNodeReconciler).
+	HeartbeatInterval, GracePeriod time.Duration
+}
+
 // SetupWithManager registers the field indexes and every reconciler with the manager. cloudcore
 // and the integration tests both call it, so the tests run the wiring that ships.
-func SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &v1alpha1.Device{}, IndexDeviceNodeName, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.Device).Spec.NodeName}
@@ -57,7 +70,8 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := (&DeviceModelReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the DeviceModel controller: %w", err)
 	}
-	if err := (&EdgeNodeReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+	if err := (&EdgeNodeReconciler{Client: c, Sessions: opts.Sessions, Clock: opts.Clock,
+		HeartbeatInterval: opts.HeartbeatInterval, GracePeriod: opts.GracePeriod}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the EdgeNode controller: %w", err)
 	}
 	return nil

@@ -106,7 +106,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := SetupWithManager(ctx, mgr); err != nil {
+	if err := SetupWithManager(ctx, mgr, Options{}); err != nil {
 		cancel()
 		fmt.Fprintln(os.Stderr, err)
 		return 1
