@@ -1,0 +1,47 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package join_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportsStayOnTheEdge keeps edgecore small and free of the cloud's dependencies: what
+// edge/join links (tests aside) must not include client-go, controller-runtime or cloud/.
+func TestImportsStayOnTheEdge(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to list the imports: %v", err)
+	}
+	out, err := exec.Command(goBin, "list", "-deps", "github.com/edgetwin/edgetwin/edge/join").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list printed %d packages; the check would prove nothing", len(deps))
+	}
+	for _, dep := range deps {
+		for _, banned := range []string{"k8s.io/", "sigs.k8s.io/", "github.com/edgetwin/edgetwin/cloud/"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("edge/join depends on %s", dep)
+			}
+		}
+	}
+}
