@@ -117,6 +117,9 @@ func TestObjectsFromTheCloudAreStoredThenAcked(t *testing.T) {
 	if err != nil || !found || string(obj.Body) != `{"y":1}` {
 		t.Errorf("stored body of b = %s, found %v, %v; want {\"y\":1}", obj.Body, found, err)
 	}
+	if st := e.hub.Stats(); st.MessagesIn < 6 || st.MessagesOut < 6 || st.BytesIn == 0 || st.BytesOut == 0 || !st.Connected {
+		t.Errorf("stats %+v do not count the traffic: want at least 6 messages each way", st)
+	}
 	stored, deleted := e.listener.snapshot()
 	if want := []wire.ObjectRef{device("a", "v1"), device("a", "v2"), device("b", "v1")}; !slices.Equal(stored, want) {
 		t.Errorf("the listener learned of stored %v, want %v", stored, want)

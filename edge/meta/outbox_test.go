@@ -299,3 +299,33 @@ func TestConcurrentEnqueueHandsOutEverySequenceOnce(t *testing.T) {
 		t.Errorf("%d reports pending, want %d", len(reports), writers*each)
 	}
 }
+
+func TestConcurrentEnqueueOfOneKeyLeavesTheNewest(t *testing.T) {
+	s, _ := openStore(t)
+	const writers = 8
+	var wg sync.WaitGroup
+	seqs := make(chan uint64, writers)
+	for w := range writers {
+		wg.Go(func() {
+			seq, err := s.Enqueue("Twin", "ns", "d", "temp", fmt.Appendf(nil, "%d", w))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			seqs <- seq
+		})
+	}
+	wg.Wait()
+	close(seqs)
+	var highest uint64
+	for seq := range seqs {
+		highest = max(highest, seq)
+	}
+	reports, err := s.Pending(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 1 || reports[0].Seq != highest || highest != writers {
+		t.Errorf("pending %v after %d concurrent reports of one key, want only sequence %d", reports, writers, writers)
+	}
+}

@@ -57,6 +57,10 @@ func TestOpenSetsUpTheDatabase(t *testing.T) {
 	if err := s.db.Raw("PRAGMA busy_timeout").Scan(&timeout).Error; err != nil || timeout == 0 {
 		t.Errorf("busy timeout = %d, %v; want one set", timeout, err)
 	}
+	var synchronous int
+	if err := s.db.Raw("PRAGMA synchronous").Scan(&synchronous).Error; err != nil || synchronous != 2 {
+		t.Errorf("synchronous = %d, %v; want 2 (FULL)", synchronous, err)
+	}
 	var row schemaRow
 	if err := s.db.Take(&row).Error; err != nil || row.Version != SchemaVersion() {
 		t.Errorf("schema version = %d, %v; want %d", row.Version, err, SchemaVersion())
