@@ -218,6 +218,20 @@ func (h *Hub) Disconnect(node, reason, message string) {
 	}
 }
 
+// Close ends every session, for shutdown. Sessions accepted after Close are not prevented; the
+// caller stops the listener first.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	all := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.stop("ShuttingDown", "cloudcore is shutting down")
+	}
+}
+
 // ConnectedNodes returns the names of the nodes holding a session, in no particular order.
 func (h *Hub) ConnectedNodes() []string {
 	h.mu.Lock()

@@ -1,0 +1,195 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package agent assembles edgecore from its components: the local store (MetaManager), EdgeHub
+// and the loopback /healthz and /metrics endpoint. It is the only place that knows how they fit.
+// Like everything under edge/, it must not import client-go or controller-runtime.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/edgetwin/edgetwin/edge/config"
+	"github.com/edgetwin/edgetwin/edge/hub"
+	"github.com/edgetwin/edgetwin/edge/meta"
+	"github.com/edgetwin/edgetwin/pkg/wire"
+)
+
+// Version is edgecore's version, set at build time with -ldflags -X.
+var Version = "v0.0.0-dev"
+
+// Options configure a run.
+type Options struct {
+	// DataDir holds edgecore.yaml, the credentials and the store.
+	DataDir string
+	// MetricsAddress is where /healthz and /metrics listen; loopback by default, "0" turns them off.
+	MetricsAddress string
+	// Logger receives the agent's logs.
+	Logger logr.Logger
+	// Ready, if set, is called with the metrics listener's address once it listens.
+	Ready func(metricsAddr net.Addr)
+}
+
+// Run runs edgecore until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	cfg, err := config.Load(o.DataDir)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := clientTLS(o.DataDir, cfg)
+	if err != nil {
+		return err
+	}
+	store, err := meta.Open(config.Path(o.DataDir, cfg.Database))
+	if err != nil {
+		return fmt.Errorf("opening the local store: %w", err)
+	}
+	defer func() { _ = store.Close() }()
+
+	h, err := hub.New(hub.Config{URL: cfg.HubURL(), TLSConfig: tlsCfg, Store: store, Agent: agentInfo(), Logger: o.Logger.WithName("edgehub")})
+	if err != nil {
+		return err
+	}
+
+	var srv *http.Server
+	if o.MetricsAddress != "0" {
+		l, err := net.Listen("tcp", o.MetricsAddress)
+		if err != nil {
+			return fmt.Errorf("listening for /metrics on %s: %w", o.MetricsAddress, err)
+		}
+		srv = &http.Server{Handler: endpoints(h, store), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		if o.Ready != nil {
+			o.Ready(l.Addr())
+		}
+	}
+	o.Logger.Info("Starting edgecore", "version", Version, "node", cfg.NodeName, "server", cfg.Server)
+	err = h.Run(ctx)
+	if srv != nil {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// clientTLS trusts only the edgetwin CA and presents the node's certificate, read from disk at
+// every handshake so that a renewed certificate is used without a restart.
+func clientTLS(dataDir string, cfg *config.Config) (*tls.Config, error) {
+	caPEM, err := os.ReadFile(config.Path(dataDir, cfg.CAFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading the CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", cfg.CAFile)
+	}
+	certFile, keyFile := config.Path(dataDir, cfg.CertFile), config.Path(dataDir, cfg.KeyFile)
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		return nil, fmt.Errorf("loading the node certificate: %w", err)
+	}
+	var mu sync.Mutex
+	return &tls.Config{
+		RootCAs:    pool,
+		MinVersion: tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			c, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("loading the node certificate: %w", err)
+			}
+			return &c, nil
+		},
+	}, nil
+}
+
+// agentInfo describes this agent and machine for the Hello.
+func agentInfo() wire.AgentInfo {
+	a := wire.AgentInfo{Version: Version, OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		a.KernelVersion = strings.TrimSpace(string(raw))
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, addr := range addrs {
+			if ipn, ok := addr.(*net.IPNet); ok && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+				a.Addresses = append(a.Addresses, ipn.IP.String())
+			}
+		}
+	}
+	return a
+}
+
+// endpoints serves /healthz (the process runs), /readyz (synced with the cloud) and /metrics.
+func endpoints(h *hub.Hub, store *meta.Store) http.Handler {
+	reg := prometheus.NewRegistry()
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	gauge("edgetwin_edgehub_connected", "1 while a session with CloudHub is up.", func() float64 { return b(h.Stats().Connected) })
+	gauge("edgetwin_edgehub_synced", "1 once the cloud's state has been received on the current session.",
+		func() float64 { return b(h.Stats().Synced) })
+	gauge("edgetwin_edgehub_outbox_pending", "Reports waiting for the cloud's acknowledgement.", func() float64 {
+		n, _ := store.PendingCount()
+		return float64(n)
+	})
+	counter("edgetwin_edgehub_dials_total", "Connection attempts.", func() float64 { return float64(h.Stats().Dials) })
+	counter("edgetwin_edgehub_messages_in_total", "Messages received.", func() float64 { return float64(h.Stats().MessagesIn) })
+	counter("edgetwin_edgehub_messages_out_total", "Messages sent.", func() float64 { return float64(h.Stats().MessagesOut) })
+	counter("edgetwin_edgehub_bytes_in_total", "Bytes received.", func() float64 { return float64(h.Stats().BytesIn) })
+	counter("edgetwin_edgehub_bytes_out_total", "Bytes sent.", func() float64 { return float64(h.Stats().BytesOut) })
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !h.Synced() {
+			http.Error(w, "not synced with the cloud", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
