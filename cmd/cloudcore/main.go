@@ -27,6 +27,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -39,6 +41,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/server"
 	"github.com/edgetwin/edgetwin/controllers"
 )
 
@@ -51,12 +54,28 @@ func main() {
 
 // options are cloudcore's command-line settings.
 type options struct {
-	kubeconfig       string
-	metricsAddr      string
-	secureMetrics    bool
-	probeAddr        string
-	leaderElect      bool
-	leaderElectionNS string
+	kubeconfig        string
+	metricsAddr       string
+	secureMetrics     bool
+	probeAddr         string
+	leaderElect       bool
+	leaderElectionNS  string
+	hub               server.Options
+	heartbeatInterval time.Duration
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
 }
 
 func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
@@ -74,6 +93,24 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 		"Hold a Lease so that only one cloudcore replica is active.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "",
 		"Namespace of the leader-election Lease; unset means cloudcore's own namespace.")
+	namespace := os.Getenv("POD_NAMESPACE")
+	if namespace == "" {
+		namespace = "edgetwin-system"
+	}
+	fs.StringVar(&o.hub.BindAddress, "hub-bind-address", ":10350",
+		"Address of CloudHub's TLS port (edge websockets and joins); \"0\" runs the controllers without CloudHub.")
+	advertise := (*stringList)(&o.hub.AdvertiseAddresses)
+	fs.Var(advertise, "advertise-address",
+		"An address (IP or DNS name) edge agents use to reach CloudHub; repeatable. They become the serving certificate's SANs.")
+	fs.StringVar(&o.hub.Namespace, "namespace", namespace,
+		"Namespace of the CA Secret and the join-token Secrets (default: $POD_NAMESPACE, else edgetwin-system).")
+	fs.DurationVar(&o.hub.CertificateValidity, "node-certificate-validity", 30*24*time.Hour,
+		"How long the certificates issued to edge nodes last; edgecore renews them before they expire.")
+	fs.DurationVar(&o.hub.PingInterval, "hub-ping-interval", 20*time.Second, "How often CloudHub pings each edge node.")
+	fs.DurationVar(&o.hub.PongWait, "hub-pong-wait", 60*time.Second,
+		"How long CloudHub waits for any message or pong from an edge node before closing its session.")
+	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 2*time.Minute,
+		"How often a connected EdgeNode's status.lastHeartbeatTime is rewritten.")
 	zapOpts := &zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +118,9 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.hub.BindAddress != "0" && len(o.hub.AdvertiseAddresses) == 0 {
+		return nil, nil, errors.New("--advertise-address is required when CloudHub runs (or turn it off with --hub-bind-address=0)")
 	}
 	return o, zapOpts, nil
 }
@@ -141,7 +181,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controllers.SetupWithManager(ctx, mgr, controllers.Options{}); err != nil {
+	ctrlOpts := controllers.Options{HeartbeatInterval: o.heartbeatInterval}
+	if o.hub.BindAddress != "0" {
+		endpoint, err := server.New(ctx, mgr, o.hub)
+		if err != nil {
+			return fmt.Errorf("setting up CloudHub: %w", err)
+		}
+		log.Info("CloudHub listening", "address", endpoint.Addr().String(), "advertised", o.hub.AdvertiseAddresses,
+			"caHash", endpoint.CA.Hash())
+		ctrlOpts.Sessions = endpoint.Sessions()
+	}
+	if err := controllers.SetupWithManager(ctx, mgr, ctrlOpts); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -84,7 +84,8 @@ func TestCloudcoreRunsTheControllers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--kubeconfig", kubeconfig, "--health-probe-bind-address", probe,
-			"--metrics-bind-address", metrics, "--metrics-secure=false"}, logs)
+			"--metrics-bind-address", metrics, "--metrics-secure=false",
+			"--hub-bind-address", freeAddr(t), "--advertise-address", "127.0.0.1", "--namespace", "default"}, logs)
 	}()
 	defer func() {
 		cancel()
@@ -151,7 +152,9 @@ func TestCloudcoreRefusesBadFlags(t *testing.T) {
 	}{
 		{"an unknown flag", []string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{"a stray argument", []string{"extra"}, `unexpected arguments ["extra"]`},
-		{"a kubeconfig that does not exist", []string{"--kubeconfig", "/nonexistent/kubeconfig"}, "loading kubeconfig /nonexistent/kubeconfig"},
+		{"a kubeconfig that does not exist", []string{"--kubeconfig", "/nonexistent/kubeconfig", "--hub-bind-address", "0"},
+			"loading kubeconfig /nonexistent/kubeconfig"},
+		{"CloudHub without an advertised address", []string{"--hub-bind-address", ":10350"}, "--advertise-address is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

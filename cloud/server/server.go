@@ -1,0 +1,198 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package server assembles cloudcore's endpoint for edge agents: one TLS port serving
+// CloudHub's websocket (client certificate required) and the join service (token instead),
+// with the CA kept in a Secret, the Device projection, session status and report routing. It
+// is the only place that knows how those pieces fit; each of them knows nothing of the others.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/hub"
+	"github.com/edgetwin/edgetwin/cloud/join"
+	"github.com/edgetwin/edgetwin/cloud/nodestatus"
+	"github.com/edgetwin/edgetwin/cloud/pki"
+	"github.com/edgetwin/edgetwin/cloud/projection"
+	"github.com/edgetwin/edgetwin/cloud/reports"
+)
+
+// Options configure the endpoint.
+type Options struct {
+	// Namespace holds the CA Secret and the join-token Secrets.
+	Namespace string
+	// BindAddress is where the TLS port listens, for example ":10350".
+	BindAddress string
+	// AdvertiseAddresses are the addresses edge agents dial; they become the serving
+	// certificate's SANs.
+	AdvertiseAddresses []string
+	// CASecretName names the CA Secret; default "edgetwin-ca".
+	CASecretName string
+	// CertificateValidity is how long node certificates last; zero takes the join package's default.
+	CertificateValidity time.Duration
+	// PingInterval and PongWait tune keepalive (see hub.Config).
+	PingInterval, PongWait time.Duration
+}
+
+// Endpoint is the assembled endpoint.
+type Endpoint struct {
+	Hub     *hub.Hub
+	Tracker *nodestatus.Tracker
+	Reports *reports.Router
+	CA      *pki.CA
+
+	listener net.Listener
+	server   *http.Server
+}
+
+// Sessions adapts the endpoint to controllers.Sessions.
+type Sessions struct{ e *Endpoint }
+
+// Tracker implements controllers.Sessions.
+func (s Sessions) Tracker() *nodestatus.Tracker { return s.e.Tracker }
+
+// Disconnect implements controllers.Sessions.
+func (s Sessions) Disconnect(node, reason, message string) { s.e.Hub.Disconnect(node, reason, message) }
+
+// Sessions returns the view of the endpoint that the EdgeNode controller uses.
+func (e *Endpoint) Sessions() Sessions { return Sessions{e: e} }
+
+// Addr is the address the endpoint listens on (useful with port 0).
+func (e *Endpoint) Addr() net.Addr { return e.listener.Addr() }
+
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=edgenodes,verbs=get;list;watch
+
+// New builds the endpoint and adds it to the manager; it listens at once (so Addr is known) and
+// serves once the manager's caches have synced.
+func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, error) {
+	if opts.CASecretName == "" {
+		opts.CASecretName = "edgetwin-ca"
+	}
+	if len(opts.AdvertiseAddresses) == 0 {
+		return nil, errors.New("at least one --advertise-address is needed: edge agents check it in the server certificate")
+	}
+	// The CA and tokens are read without the cache: cloudcore does not cache every Secret.
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("creating a client: %w", err)
+	}
+	ca, err := pki.EnsureCA(ctx, direct, opts.Namespace, opts.CASecretName)
+	if err != nil {
+		return nil, err
+	}
+	serving, err := ca.ServerCertificate(opts.AdvertiseAddresses, 365*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("issuing CloudHub's serving certificate: %w", err)
+	}
+
+	log := ctrl.Log.WithName("cloudhub")
+	tracker := nodestatus.NewTracker(clock.RealClock{})
+	router := reports.NewRouter(log.WithName("reports"), metrics.Registry)
+	devices := &projection.Devices{Reader: mgr.GetClient()}
+	h, err := hub.New(hub.Config{
+		Projections:  []hub.Projection{devices},
+		Identify:     pki.NodeIdentity,
+		Authorizer:   &edgeNodes{reader: mgr.GetClient()},
+		Status:       tracker,
+		Reports:      router,
+		PingInterval: opts.PingInterval, PongWait: opts.PongWait,
+		Registerer: metrics.Registry,
+		Log:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := devices.WatchDevices(ctx, mgr.GetCache(), h); err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(hub.ConnectPath, h)
+	mux.Handle(join.Path, &join.Handler{Client: direct, Namespace: opts.Namespace, CA: ca,
+		CertificateValidity: opts.CertificateValidity})
+	l, err := net.Listen("tcp", opts.BindAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", opts.BindAddress, err)
+	}
+	e := &Endpoint{Hub: h, Tracker: tracker, Reports: router, CA: ca, listener: l,
+		server: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{serving}, ClientAuth: tls.VerifyClientCertIfGiven,
+				ClientCAs: ca.Pool(), MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}}}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		go tracker.Run(ctx.Done())
+		return e.serve(ctx)
+	})); err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// serve runs the TLS server until ctx ends, then closes the listener and every session.
+func (e *Endpoint) serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- e.server.ServeTLS(e.listener, "", "") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("CloudHub's server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := e.server.Shutdown(shutdown) // stops accepting; hijacked websockets are closed next
+	e.Hub.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// edgeNodes is the hub's Authorizer: a certificate is good while its EdgeNode exists, is not
+// being deleted, and is the incarnation the certificate was issued for.
+type edgeNodes struct{ reader client.Reader }
+
+func (a *edgeNodes) Authorize(ctx context.Context, name, uid string) error {
+	node := &v1alpha1.EdgeNode{}
+	if err := a.reader.Get(ctx, types.NamespacedName{Name: name}, node); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("EdgeNode %s does not exist", name)
+		}
+		return fmt.Errorf("looking up EdgeNode %s: %w", name, err)
+	}
+	switch {
+	case node.DeletionTimestamp != nil:
+		return fmt.Errorf("EdgeNode %s is being deleted", name)
+	case string(node.UID) != uid:
+		return fmt.Errorf("the certificate was issued for an earlier EdgeNode %s; join the node again with a new token", name)
+	}
+	return nil
+}
