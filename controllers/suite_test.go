@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,12 +32,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/nodestatus"
 	"github.com/edgetwin/edgetwin/pkg/controlplane"
 )
 
@@ -45,7 +48,38 @@ import (
 var (
 	k8s        client.Client // talks to the API server directly, not through the manager's cache
 	kubeconfig string        // an admin kubeconfig for real kubectl
+
+	// sessions plays CloudHub: a real session tracker fed by the tests, and a record of the
+	// sessions the controllers asked to close. clk drives the EdgeNode controller's time.
+	sessions   = &testSessions{tracker: nodestatus.NewTracker(clk), closed: map[string]string{}}
+	clk        = clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	suiteStart = clk.Now()
 )
+
+const (
+	heartbeatInterval = time.Minute
+	gracePeriod       = 5 * time.Minute
+)
+
+type testSessions struct {
+	tracker *nodestatus.Tracker
+	mu      sync.Mutex
+	closed  map[string]string // node → reason
+}
+
+func (s *testSessions) Tracker() *nodestatus.Tracker { return s.tracker }
+
+func (s *testSessions) Disconnect(node, reason, _ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed[node] = reason
+}
+
+func (s *testSessions) closedReason(node string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed[node]
+}
 
 const (
 	waitTimeout = 20 * time.Second
@@ -106,7 +140,9 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := SetupWithManager(ctx, mgr, Options{}); err != nil {
+	go sessions.tracker.Run(ctx.Done())
+	opts := Options{Sessions: sessions, Clock: clk, HeartbeatInterval: heartbeatInterval, GracePeriod: gracePeriod}
+	if err := SetupWithManager(ctx, mgr, opts); err != nil {
 		cancel()
 		fmt.Fprintln(os.Stderr, err)
 		return 1
