@@ -43,6 +43,7 @@ import (
 	"github.com/edgetwin/edgetwin/cloud/nodestatus"
 	"github.com/edgetwin/edgetwin/cloud/pki"
 	"github.com/edgetwin/edgetwin/cloud/projection"
+	"github.com/edgetwin/edgetwin/cloud/renew"
 	"github.com/edgetwin/edgetwin/cloud/reports"
 )
 
@@ -138,6 +139,9 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 	mux := http.NewServeMux()
 	mux.Handle(hub.ConnectPath, h)
 	mux.Handle(join.Path, &join.Handler{Client: direct, Namespace: opts.Namespace, CA: ca,
+		CertificateValidity: opts.CertificateValidity})
+	// Renewal asks CloudHub's question (may this node connect?) of the certificate it presents.
+	mux.Handle(renew.Path, &renew.Handler{CA: ca, Authorizer: &edgeNodes{reader: mgr.GetClient()},
 		CertificateValidity: opts.CertificateValidity})
 	l, err := net.Listen("tcp", opts.BindAddress)
 	if err != nil {
