@@ -42,7 +42,7 @@ import (
 
 const usage = `usage:
   edgecore join --server https://HOST:PORT --token TOKEN --name NODE --data-dir DIR [--ca-file FILE] [--force]
-  edgecore run --data-dir DIR [--metrics-bind-address 127.0.0.1:10351]
+  edgecore run --data-dir DIR [--metrics-bind-address 127.0.0.1:10351] [--certificate-renew-before DURATION]
 `
 
 // errUsage marks errors that are the user's input; main exits 2 for them.
@@ -151,10 +151,16 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer, ready func(net
 	dataDir := fs.String("data-dir", "/var/lib/edgecore", "The directory 'edgecore join' wrote.")
 	metrics := fs.String("metrics-bind-address", "127.0.0.1:10351", "Address of /healthz, /readyz and /metrics; \"0\" turns them off.")
 	verbosity := fs.Int("v", 0, "Log verbosity.")
+	renewBefore := fs.Duration("certificate-renew-before", 0,
+		"Renew the node certificate once less than this is left of it; 0 renews once a third of its lifetime is left.")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return agent.Run(ctx, agent.Options{DataDir: *dataDir, MetricsAddress: *metrics, Logger: logger(stderr, *verbosity), Ready: ready})
+	if *renewBefore < 0 {
+		return fmt.Errorf("%w: --certificate-renew-before must not be negative", errUsage)
+	}
+	return agent.Run(ctx, agent.Options{DataDir: *dataDir, MetricsAddress: *metrics, Logger: logger(stderr, *verbosity), Ready: ready,
+		RenewBefore: *renewBefore})
 }
 
 func logger(w io.Writer, verbosity int) logr.Logger {

@@ -14,8 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package agent assembles edgecore from its components: the local store (MetaManager), EdgeHub
-// and the loopback /healthz and /metrics endpoint. It is the only place that knows how they fit.
+// Package agent assembles edgecore from its components: the local store (MetaManager), EdgeHub,
+// the certificate renewer and the loopback /healthz and /metrics endpoint. It is the only place
+// that knows how they fit.
 // Like everything under edge/, it must not import client-go or controller-runtime.
 package agent
 
@@ -41,6 +42,7 @@ import (
 	"github.com/edgetwin/edgetwin/edge/config"
 	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/edge/meta"
+	"github.com/edgetwin/edgetwin/edge/renew"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -57,11 +59,22 @@ type Options struct {
 	Logger logr.Logger
 	// Ready, if set, is called with the metrics listener's address once it listens.
 	Ready func(metricsAddr net.Addr)
+	// RenewBefore, when positive, renews the node certificate once less than this is left of
+	// it; zero renews once a third of its lifetime is left (see renew.Config).
+	RenewBefore time.Duration
 }
 
 // Run runs edgecore until ctx ends.
 func Run(ctx context.Context, o Options) error {
 	cfg, err := config.Load(o.DataDir)
+	if err != nil {
+		return err
+	}
+	// The renewer comes before clientTLS: New finishes a renewal a crash interrupted, so that
+	// the key pair loads.
+	renewer, err := renew.New(renew.Config{ServerURL: cfg.Server, CertFile: config.Path(o.DataDir, cfg.CertFile),
+		KeyFile: config.Path(o.DataDir, cfg.KeyFile), CAFile: config.Path(o.DataDir, cfg.CAFile),
+		RenewBefore: o.RenewBefore, Logger: o.Logger.WithName("renew")})
 	if err != nil {
 		return err
 	}
@@ -93,7 +106,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	o.Logger.Info("Starting edgecore", "version", Version, "node", cfg.NodeName, "server", cfg.Server)
+	// EdgeHub picks up a renewed certificate at its next handshake (clientTLS reads it from disk).
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	var renewing sync.WaitGroup
+	renewing.Go(func() { renewer.Run(renewCtx) })
 	err = h.Run(ctx)
+	stopRenewing()
+	renewing.Wait()
 	if srv != nil {
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
