@@ -81,7 +81,8 @@ test: control-plane ## Run unit and integration tests (a real API server through
 	$(MAKE) --no-print-directory fuzz
 
 # FUZZ_TARGETS lists package:FuzzFunc pairs; make test runs each for FUZZ_TIME.
-FUZZ_TARGETS = ./pkg/wire:FuzzDecode ./pkg/property:FuzzCheckValue ./cloud/join:FuzzDecodeRequest
+FUZZ_TARGETS = ./pkg/wire:FuzzDecode ./pkg/property:FuzzCheckValue ./cloud/join:FuzzDecodeRequest \
+	./cloud/renew:FuzzDecodeRequest
 FUZZ_TIME ?= 10s
 
 .PHONY: fuzz

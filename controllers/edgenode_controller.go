@@ -123,7 +123,7 @@ func (r *EdgeNodeReconciler) applySession(node *v1alpha1.EdgeNode) time.Duration
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionConnected, metav1.ConditionTrue, v1alpha1.ReasonSessionOpen,
 			fmt.Sprintf("edgecore %s on %s/%s connected at %s", a.Version, a.OS, a.Arch, session.Since.UTC().Format(time.RFC3339)))
 		st.NodeInfo = v1alpha1.EdgeNodeInfo{AgentVersion: a.Version, OperatingSystem: a.OS, Architecture: a.Arch,
-			KernelVersion: a.KernelVersion, ProtocolVersion: st.NodeInfo.ProtocolVersion}
+			KernelVersion: a.KernelVersion, ProtocolVersion: fmt.Sprintf("v%d", session.ProtocolVersion)}
 		st.Addresses = nil
 		for _, addr := range a.Addresses {
 			st.Addresses = append(st.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: addr})

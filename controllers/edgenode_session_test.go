@@ -55,11 +55,11 @@ func TestEdgeNodeStatusFollowsTheSession(t *testing.T) {
 
 	connectedAt := clk.Now()
 	sessions.tracker.Connected(node.Name, wire.AgentInfo{Version: "v9.9.9", OS: "linux", Arch: "arm64",
-		KernelVersion: "6.1.0", Addresses: []string{"10.1.2.3"}})
+		KernelVersion: "6.1.0", Addresses: []string{"10.1.2.3"}}, 1)
 	eventually(t, condition(node, v1alpha1.ConditionConnected)).Should(gomega.HavePrefix("True/SessionOpen: edgecore v9.9.9 on linux/arm64"))
 	eventually(t, condition(node, v1alpha1.ConditionReady)).Should(gomega.HavePrefix("True/Ready"))
 	st := node.Status
-	if st.NodeInfo.AgentVersion != "v9.9.9" || st.NodeInfo.Architecture != "arm64" || st.NodeInfo.KernelVersion != "6.1.0" ||
+	if st.NodeInfo.AgentVersion != "v9.9.9" || st.NodeInfo.ProtocolVersion != "v1" || st.NodeInfo.Architecture != "arm64" || st.NodeInfo.KernelVersion != "6.1.0" ||
 		len(st.Addresses) != 1 || st.Addresses[0].Address != "10.1.2.3" {
 		t.Fatalf("node info %+v, addresses %+v", st.NodeInfo, st.Addresses)
 	}
@@ -114,7 +114,7 @@ func TestANodeLeftConnectedByAnEarlierCloudcoreGetsAGracePeriod(t *testing.T) {
 
 func TestDeletingAnEdgeNodeClosesItsSession(t *testing.T) {
 	node := newEdgeNode(t)
-	sessions.tracker.Connected(node.Name, wire.AgentInfo{Version: "v1"})
+	sessions.tracker.Connected(node.Name, wire.AgentInfo{Version: "v1"}, 1)
 	eventually(t, condition(node, v1alpha1.ConditionConnected)).Should(gomega.HavePrefix("True/SessionOpen"))
 	if err := k8s.Delete(context.Background(), node); err != nil {
 		t.Fatal(err)

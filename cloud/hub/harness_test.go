@@ -122,7 +122,7 @@ type events struct {
 }
 
 func (e *events) add(s string) { e.mu.Lock(); e.log = append(e.log, s); e.mu.Unlock() }
-func (e *events) Connected(node string, a wire.AgentInfo) {
+func (e *events) Connected(node string, a wire.AgentInfo, _ int) {
 	e.add("connected " + node + " " + a.Version)
 }
 func (e *events) Disconnected(node, _ string)    { e.add("disconnected " + node) }

@@ -63,8 +63,9 @@ type Projection interface {
 // StatusSink learns of sessions opening and closing, so that EdgeNode status can follow.
 // Calls come from connection goroutines and must not block on the API server.
 type StatusSink interface {
-	// Connected is called when a node's session is accepted.
-	Connected(node string, agent wire.AgentInfo)
+	// Connected is called when a node's session is accepted, with the agent's description
+	// and the protocol version the session speaks.
+	Connected(node string, agent wire.AgentInfo, protocolVersion int)
 	// Disconnected is called when a node's session ends and no newer session replaced it.
 	Disconnected(node string, reason string)
 	// Refused is called when a node that proved its identity was refused, with why.

@@ -78,7 +78,7 @@ func (s *session) run(ctx context.Context) {
 	}
 
 	s.hub.register(s)
-	s.hub.cfg.Status.Connected(s.node, hello.Agent)
+	s.hub.cfg.Status.Connected(s.node, hello.Agent, hello.ProtocolVersion)
 	s.log.Info("Edge node connected", "agent", hello.Agent.Version, "held", len(hello.Objects))
 	if err := s.resync(ctx); err != nil {
 		s.log.Error(err, "Resync failed")

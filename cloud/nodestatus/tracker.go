@@ -38,6 +38,8 @@ type State struct {
 	Connected bool
 	// Agent is what the node said of itself in its last accepted Hello.
 	Agent wire.AgentInfo
+	// ProtocolVersion is the protocol version of the node's session.
+	ProtocolVersion int
 	// Since is when the state last changed.
 	Since time.Time
 	// Reason and Message say why the node is not connected (a refusal or the session's end).
@@ -110,9 +112,9 @@ func (t *Tracker) set(node string, update func(*State) bool) {
 }
 
 // Connected records an accepted session.
-func (t *Tracker) Connected(node string, agent wire.AgentInfo) {
+func (t *Tracker) Connected(node string, agent wire.AgentInfo, protocolVersion int) {
 	t.set(node, func(s *State) bool {
-		*s = State{Connected: true, Agent: agent}
+		*s = State{Connected: true, Agent: agent, ProtocolVersion: protocolVersion}
 		return true
 	})
 }

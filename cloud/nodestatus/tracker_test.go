@@ -46,7 +46,7 @@ func TestTracker(t *testing.T) {
 	if _, seen := tr.State("edge-1"); seen {
 		t.Fatal("a node never heard of has a state")
 	}
-	tr.Connected("edge-1", wire.AgentInfo{Version: "v1"})
+	tr.Connected("edge-1", wire.AgentInfo{Version: "v1"}, 1)
 	if got := next(); got != "edge-1" {
 		t.Fatalf("event for %q, want edge-1", got)
 	}
@@ -78,7 +78,7 @@ func TestTrackerNeverBlocksTheHub(t *testing.T) {
 	tr := NewTracker(clocktesting.NewFakePassiveClock(time.Now()))
 	for range 1000 {
 		tr.Refused("edge-2", "ProtocolVersionRefused", "v9")
-		tr.Connected("edge-3", wire.AgentInfo{})
+		tr.Connected("edge-3", wire.AgentInfo{}, 1)
 	}
 	stop := make(chan struct{})
 	defer close(stop)

@@ -148,7 +148,13 @@ func clientTLS(dataDir string, cfg *config.Config) (*tls.Config, error) {
 			defer mu.Unlock()
 			c, err := tls.LoadX509KeyPair(certFile, keyFile)
 			if err != nil {
-				return nil, fmt.Errorf("loading the node certificate: %w", err)
+				// The renewer writes the key, then renames the certificate into place; a
+				// handshake between the two sees a mismatched pair for a moment. Read again once
+				// rather than fail the handshake and wait for a redial.
+				time.Sleep(100 * time.Millisecond)
+				if c, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+					return nil, fmt.Errorf("loading the node certificate: %w", err)
+				}
 			}
 			return &c, nil
 		},
