@@ -38,6 +38,11 @@ type session struct {
 	conn *websocket.Conn
 	log  logr.Logger
 
+	// projecting serializes "ask the projection, then queue": without it, two handlers (say a
+	// Device and a DeviceModel event) could read versions v1 and v2 and queue them in the
+	// opposite order, leaving the edge on the older one.
+	projecting sync.Mutex
+
 	mu         sync.Mutex
 	queue      *sendQueue
 	held       map[string]wire.ObjectRef // object key → the object and version the edge acknowledged holding
@@ -133,6 +138,8 @@ func (s *session) refuse(reason, message string) {
 // resync queues the welcome, the difference between what the node should hold and what it
 // said it holds, and the synced marker.
 func (s *session) resync(ctx context.Context) error {
+	s.projecting.Lock()
+	defer s.projecting.Unlock()
 	desired := map[string]Object{}
 	for _, p := range s.hub.kinds {
 		objs, err := p.List(ctx, s.node)
@@ -187,6 +194,8 @@ func (s *session) reconcile(ctx context.Context, ref wire.ObjectRef) {
 	if !ok {
 		return
 	}
+	s.projecting.Lock()
+	defer s.projecting.Unlock()
 	obj, found, err := p.Get(ctx, s.node, ref)
 	if err != nil {
 		s.log.Error(err, "Projecting an object", "object", ref.Key())
