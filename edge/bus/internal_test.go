@@ -31,10 +31,10 @@ func TestInternalBrokerCarriesTwinTopicsBothWays(t *testing.T) {
 	if !b.Connected() {
 		t.Fatal("Connected() is false after Start returned")
 	}
-	m := newMapper(t, b.Addr(), "mapper-a", "", "")
+	m := newMapper(t, b.Addr(), "mapper-a")
 
 	m.publish(t, twinUpdate, `{"event_id":"1"}`)
-	if msg := receive(t, got, 10*time.Second); msg.topic != twinUpdate || msg.payload != `{"event_id":"1"}` {
+	if msg := receive(t, got); msg.topic != twinUpdate || msg.payload != `{"event_id":"1"}` {
 		t.Errorf("handler got %+v", msg)
 	}
 
@@ -43,7 +43,7 @@ func TestInternalBrokerCarriesTwinTopicsBothWays(t *testing.T) {
 	if err := b.Publish(delta, []byte("desired")); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	if msg := receive(t, deltas, 10*time.Second); msg.topic != delta || msg.payload != "desired" {
+	if msg := receive(t, deltas); msg.topic != delta || msg.payload != "desired" {
 		t.Errorf("mapper got %+v", msg)
 	}
 	eventually(t, 5*time.Second, func() bool {
@@ -62,11 +62,11 @@ func TestPanickingHandlerIsRecoveredAndCounted(t *testing.T) {
 			handler(topic, payload)
 		},
 	})
-	m := newMapper(t, b.Addr(), "mapper-panics", "", "")
+	m := newMapper(t, b.Addr(), "mapper-panics")
 	m.publish(t, twinUpdate, "boom")
 	m.publish(t, twinUpdate, "fine")
 	// Delivery is in order, so the second message arriving means the first was dispatched.
-	if msg := receive(t, got, 10*time.Second); msg.payload != "fine" {
+	if msg := receive(t, got); msg.payload != "fine" {
 		t.Errorf("handler got %+v after the panic", msg)
 	}
 	if s := b.Stats(); s.HandlerPanics != 1 || s.MessagesIn != 2 {
@@ -163,9 +163,10 @@ func TestCloseFreesTheInternalBrokerPort(t *testing.T) {
 	cfg.Address = addr
 	handler, got := collector()
 	second := startBus(t, cfg, map[string]Handler{"$hw/#": handler})
-	m := newMapper(t, second.Addr(), "mapper-reuse", "", "")
-	m.publish(t, twinUpdate, "again")
-	if msg := receive(t, got, 10*time.Second); msg.payload != "again" {
+	m := newMapper(t, second.Addr(), "mapper-reuse")
+	membership := "$hw/events/node/edge-1/membership/get"
+	m.publish(t, membership, "again")
+	if msg := receive(t, got); msg.topic != membership || msg.payload != "again" {
 		t.Errorf("handler got %+v", msg)
 	}
 }
