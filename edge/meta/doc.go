@@ -21,6 +21,9 @@ limitations under the License.
 //
 // The package owns the database file and its schema: other components read and write through
 // Store, never through SQL of their own. Every logical write is one transaction, so a crash
-// between two steps loses nothing and duplicates nothing. It speaks no network protocol (that
-// is EdgeHub's) and knows nothing of twins (DeviceTwin's): bodies are opaque JSON here.
+// between two steps loses nothing and duplicates nothing. It also holds DeviceTwin's rows (the
+// twin of every device property and each device's state) and lets DeviceTwin write them and an
+// outbox report in one transaction (Update), so that an accepted report is either stored and
+// queued, or neither. It speaks no network protocol (that is EdgeHub's) and does not interpret
+// twins (that is DeviceTwin's): values and bodies are opaque here.
 package meta

@@ -39,30 +39,48 @@ const MaxReportSize = 1 << 20
 // The sequence counter is bumped in the same transaction as the insert, so sequences strictly
 // grow across restarts and a crash never hands one out twice.
 func (s *Store) Enqueue(kind, namespace, name, key string, body []byte) (uint64, error) {
-	switch {
-	case kind == "" || name == "":
-		return 0, fmt.Errorf("%w: a report needs a kind and a name, got %q and %q", ErrInvalid, kind, name)
-	case len(body) > MaxReportSize:
-		return 0, fmt.Errorf("%w: report %s %s/%s is %d bytes, the limit is %d", ErrInvalid, kind, namespace, name, len(body), MaxReportSize)
-	case !json.Valid(body):
-		// The cloud refuses a report batch with an invalid body, so one would block the outbox.
-		return 0, fmt.Errorf("%w: report %s %s/%s has no valid JSON body", ErrInvalid, kind, namespace, name)
+	if err := checkReport(kind, namespace, name, body); err != nil {
+		return 0, err
 	}
 	var seq uint64
 	err := s.db.Transaction(func(tx *gorm.DB) error {
 		var err error
-		if seq, err = bumpCounter(tx, counterLastSeq); err != nil {
-			return err
-		}
-		err = tx.Where("kind = ? AND namespace = ? AND name = ? AND key = ?", kind, namespace, name, key).
-			Delete(&outboxRow{}).Error
-		if err != nil {
-			return fmt.Errorf("coalescing: %w", err)
-		}
-		return tx.Create(&outboxRow{Seq: seq, Kind: kind, Namespace: namespace, Name: name, Key: key, Body: body}).Error
+		seq, err = enqueue(tx, kind, namespace, name, key, body)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing report %s %s/%s: %w", kind, namespace, name, err)
+	}
+	return seq, nil
+}
+
+// checkReport refuses a report the outbox must not hold.
+func checkReport(kind, namespace, name string, body []byte) error {
+	switch {
+	case kind == "" || name == "":
+		return fmt.Errorf("%w: a report needs a kind and a name, got %q and %q", ErrInvalid, kind, name)
+	case len(body) > MaxReportSize:
+		return fmt.Errorf("%w: report %s %s/%s is %d bytes, the limit is %d", ErrInvalid, kind, namespace, name, len(body), MaxReportSize)
+	case !json.Valid(body):
+		// The cloud refuses a report batch with an invalid body, so one would block the outbox.
+		return fmt.Errorf("%w: report %s %s/%s has no valid JSON body", ErrInvalid, kind, namespace, name)
+	}
+	return nil
+}
+
+// enqueue is Enqueue's work inside the caller's transaction.
+func enqueue(tx *gorm.DB, kind, namespace, name, key string, body []byte) (uint64, error) {
+	seq, err := bumpCounter(tx, counterLastSeq)
+	if err != nil {
+		return 0, err
+	}
+	err = tx.Where("kind = ? AND namespace = ? AND name = ? AND key = ?", kind, namespace, name, key).
+		Delete(&outboxRow{}).Error
+	if err != nil {
+		return 0, fmt.Errorf("coalescing: %w", err)
+	}
+	if err := tx.Create(&outboxRow{Seq: seq, Kind: kind, Namespace: namespace, Name: name, Key: key, Body: body}).Error; err != nil {
+		return 0, err
 	}
 	return seq, nil
 }

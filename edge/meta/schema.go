@@ -80,6 +80,7 @@ func (schemaRow) TableName() string { return "schema_version" }
 // with the version bump, so a crash mid-migration leaves the previous version intact.
 var migrations = []func(tx *gorm.DB) error{
 	migrateV1,
+	migrateV2,
 }
 
 // migrateV1 creates the first schema. It has frozen copies of the rows so that later changes to
@@ -117,6 +118,61 @@ func migrateV1(tx *gorm.DB) error {
 		if err := tx.Table("counters").Create(&counters{Name: name}).Error; err != nil {
 			return fmt.Errorf("creating counter %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// twinRow is one property of a device as DeviceTwin keeps it: the desired value from the Device
+// object, the content version it came with, and the value the mapper last reported.
+type twinRow struct {
+	Namespace      string  `gorm:"primaryKey"`
+	Name           string  `gorm:"primaryKey"`
+	Property       string  `gorm:"primaryKey"`
+	UID            string  `gorm:"not null"`
+	Desired        *string `gorm:""`
+	DesiredVersion string  `gorm:"not null"`
+	DesiredAt      int64   `gorm:"not null"`
+	Reported       *string `gorm:""`
+	ReportedAt     int64   `gorm:"not null"`
+}
+
+func (twinRow) TableName() string { return "twins" }
+
+// deviceStateRow is the state a device's mapper last reported.
+type deviceStateRow struct {
+	Namespace string `gorm:"primaryKey"`
+	Name      string `gorm:"primaryKey"`
+	State     string `gorm:"not null"`
+	At        int64  `gorm:"not null"`
+}
+
+func (deviceStateRow) TableName() string { return "device_states" }
+
+// migrateV2 adds DeviceTwin's tables: twins (per device property) and device_states. Like
+// migrateV1 it has frozen copies of the rows.
+func migrateV2(tx *gorm.DB) error {
+	type twins struct {
+		Namespace      string  `gorm:"primaryKey"`
+		Name           string  `gorm:"primaryKey"`
+		Property       string  `gorm:"primaryKey"`
+		UID            string  `gorm:"not null"`
+		Desired        *string `gorm:""`
+		DesiredVersion string  `gorm:"not null"`
+		DesiredAt      int64   `gorm:"not null"`
+		Reported       *string `gorm:""`
+		ReportedAt     int64   `gorm:"not null"`
+	}
+	type deviceStates struct {
+		Namespace string `gorm:"primaryKey"`
+		Name      string `gorm:"primaryKey"`
+		State     string `gorm:"not null"`
+		At        int64  `gorm:"not null"`
+	}
+	if err := tx.Table("twins").AutoMigrate(&twins{}); err != nil {
+		return fmt.Errorf("creating table twins: %w", err)
+	}
+	if err := tx.Table("device_states").AutoMigrate(&deviceStates{}); err != nil {
+		return fmt.Errorf("creating table device_states: %w", err)
 	}
 	return nil
 }
