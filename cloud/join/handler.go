@@ -17,8 +17,6 @@ limitations under the License.
 package join
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,11 +27,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/edgetwin/edgetwin/cloud/pki"
+	"github.com/edgetwin/edgetwin/pkg/certapi"
 )
 
 const (
 	// Path is where the join endpoint is served.
-	Path = "/join"
+	Path = certapi.JoinPath
 	// DefaultCertificateValidity is how long a node's client certificate is valid when the
 	// Handler is not told otherwise. It is short enough that a stolen certificate dies on its
 	// own, and edgecore renews well before the end.
@@ -59,30 +58,13 @@ const (
 )
 
 // Request is the body of POST /join.
-type Request struct {
-	// Token is the join token, <id>.<secret>.<ca-pin>.
-	Token string `json:"token"`
-	// NodeName is the name the node joins as; the token must be bound to it.
-	NodeName string `json:"nodeName"`
-	// CSR is the node's PEM certificate signing request, for an ECDSA P-256 or P-384 key.
-	CSR string `json:"csr"`
-}
+type Request = certapi.JoinRequest
 
 // Response is the body of a successful join.
-type Response struct {
-	// Certificate is the node's PEM client certificate.
-	Certificate string `json:"certificate"`
-	// CA is the PEM CA certificate, which the node trusts from now on.
-	CA string `json:"ca"`
-}
+type Response = certapi.Response
 
 // ErrorResponse is the body of a refused join.
-type ErrorResponse struct {
-	// Reason is one of the Reason constants, for programs.
-	Reason string `json:"reason"`
-	// Message says what went wrong, for people.
-	Message string `json:"message"`
-}
+type ErrorResponse = certapi.ErrorResponse
 
 // Handler serves POST /join: it checks the CSR, consumes the token (Consume) and answers with a
 // certificate signed by CA for the key in the CSR, naming the node and its EdgeNode's UID. It
@@ -110,27 +92,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logger := log.FromContext(r.Context()).WithValues("remote", r.RemoteAddr)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "use POST")
+		certapi.WriteError(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "use POST")
 		return
 	}
 	req, err := DecodeRequest(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeError(w, http.StatusRequestEntityTooLarge, ReasonRequestTooLarge,
+			certapi.WriteError(w, http.StatusRequestEntityTooLarge, ReasonRequestTooLarge,
 				fmt.Sprintf("a join request is at most %d bytes", MaxRequestBytes))
 			return
 		}
-		writeError(w, http.StatusBadRequest, ReasonInvalidRequest, err.Error())
+		certapi.WriteError(w, http.StatusBadRequest, ReasonInvalidRequest, err.Error())
 		return
 	}
 	logger = logger.WithValues("node", req.NodeName)
 	if err := ValidateNodeName(req.NodeName); err != nil {
-		writeError(w, http.StatusBadRequest, ReasonInvalidNodeName, err.Error())
+		certapi.WriteError(w, http.StatusBadRequest, ReasonInvalidNodeName, err.Error())
 		return
 	}
 	// The CSR is checked before the token is consumed, so that a bad CSR does not burn it.
 	if _, err := pki.ParseNodeCSR([]byte(req.CSR)); err != nil {
-		writeError(w, http.StatusBadRequest, ReasonInvalidCSR, err.Error())
+		certapi.WriteError(w, http.StatusBadRequest, ReasonInvalidCSR, err.Error())
 		return
 	}
 	now := time.Now
@@ -142,11 +124,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, reason := refusal(err)
 		if status == http.StatusInternalServerError {
 			logger.Error(err, "Join failed")
-			writeError(w, status, reason, "the join service could not check the token; see cloudcore's log")
+			certapi.WriteError(w, status, reason, "the join service could not check the token; see cloudcore's log")
 			return
 		}
 		logger.Info("Join refused", "reason", reason, "error", err.Error())
-		writeError(w, status, reason, err.Error())
+		certapi.WriteError(w, status, reason, err.Error())
 		return
 	}
 	validity := h.CertificateValidity
@@ -157,31 +139,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The CSR was checked above, so this is our fault, and the token is gone: say so.
 		logger.Error(err, "Signing the node certificate failed after the token was used")
-		writeError(w, http.StatusInternalServerError, ReasonInternalError,
+		certapi.WriteError(w, http.StatusInternalServerError, ReasonInternalError,
 			"the token was used but the certificate could not be signed; create a new token")
 		return
 	}
 	logger.Info("Node joined", "uid", node.UID)
-	writeJSON(w, http.StatusOK, Response{Certificate: string(certPEM), CA: string(h.CA.CertPEM())})
+	certapi.WriteJSON(w, http.StatusOK, Response{Certificate: string(certPEM), CA: string(h.CA.CertPEM())})
 }
 
 // DecodeRequest reads one JSON Request from r: unknown fields, trailing data and missing fields
 // are errors. It is exported for its fuzz test and for tools that speak the protocol.
 func DecodeRequest(r io.Reader) (*Request, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var req Request
-	if err := dec.Decode(&req); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, err
-		}
-		return nil, fmt.Errorf("the body is not a join request: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, err
-		}
-		return nil, errors.New("the body has data after the join request")
+	req, err := certapi.DecodeStrict[Request](r, "join request")
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case req.Token == "":
@@ -191,7 +162,7 @@ func DecodeRequest(r io.Reader) (*Request, error) {
 	case req.CSR == "":
 		return nil, errors.New("the join request has no csr")
 	}
-	return &req, nil
+	return req, nil
 }
 
 // refusal maps Consume's errors to an HTTP status and a reason.
@@ -214,19 +185,4 @@ func refusal(err error) (status int, reason string) {
 	default:
 		return http.StatusInternalServerError, ReasonInternalError
 	}
-}
-
-func writeError(w http.ResponseWriter, status int, reason, message string) {
-	writeJSON(w, status, ErrorResponse{Reason: reason, Message: message})
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	var buf bytes.Buffer
-	// Encoding these plain structs cannot fail.
-	_ = json.NewEncoder(&buf).Encode(body)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
 }

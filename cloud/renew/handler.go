@@ -17,9 +17,7 @@ limitations under the License.
 package renew
 
 import (
-	"bytes"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,11 +29,12 @@ import (
 	"github.com/edgetwin/edgetwin/cloud/hub"
 	"github.com/edgetwin/edgetwin/cloud/join"
 	"github.com/edgetwin/edgetwin/cloud/pki"
+	"github.com/edgetwin/edgetwin/pkg/certapi"
 )
 
 const (
-	// Path is where the renewal endpoint is served. edge/renew mirrors it.
-	Path = "/v1/renew"
+	// Path is where the renewal endpoint is served.
+	Path = certapi.RenewPath
 	// MaxRequestBytes bounds a renewal request: a CSR fits in a few KiB.
 	MaxRequestBytes = 64 << 10
 )
@@ -53,23 +52,14 @@ const (
 )
 
 // Request is the body of POST /v1/renew.
-type Request struct {
-	// CSR is the node's PEM certificate signing request for its new ECDSA P-256 or P-384 key.
-	// Only its key is used.
-	CSR string `json:"csr"`
-}
+type Request = certapi.RenewalRequest
 
-// Response is the body of a successful renewal. It has the shape of join.Response, so that an
-// edge node stores both the same way.
-type Response struct {
-	// Certificate is the node's new PEM client certificate.
-	Certificate string `json:"certificate"`
-	// CA is the PEM CA certificate that signed it.
-	CA string `json:"ca"`
-}
+// Response is the body of a successful renewal. It has the shape of join.Response (it is the
+// same type), so that an edge node stores both the same way.
+type Response = certapi.Response
 
 // ErrorResponse is the body of a refused renewal, as in cloud/join.
-type ErrorResponse = join.ErrorResponse
+type ErrorResponse = certapi.ErrorResponse
 
 // Handler serves POST /v1/renew. It must be served over TLS by a server that asks for client
 // certificates and verifies them against CA (tls.VerifyClientCertIfGiven or stricter, ClientCAs
@@ -92,38 +82,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logger := log.FromContext(r.Context()).WithValues("remote", r.RemoteAddr)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "use POST")
+		certapi.WriteError(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "use POST")
 		return
 	}
 	// Who is asking comes first: an anonymous caller learns nothing about what the body lacks.
 	leaf, err := h.verifiedLeaf(r)
 	if err != nil {
-		writeError(w, http.StatusUnauthorized, ReasonNoCertificate, err.Error())
+		certapi.WriteError(w, http.StatusUnauthorized, ReasonNoCertificate, err.Error())
 		return
 	}
 	name, uid, err := pki.NodeIdentity(leaf)
 	if err != nil {
-		writeError(w, http.StatusForbidden, ReasonNotNodeCertificate, err.Error())
+		certapi.WriteError(w, http.StatusForbidden, ReasonNotNodeCertificate, err.Error())
 		return
 	}
 	logger = logger.WithValues("node", name, "uid", uid)
 	if err := h.Authorizer.Authorize(r.Context(), name, uid); err != nil {
 		logger.Info("Renewal refused", "reason", ReasonNodeRefused, "error", err.Error())
-		writeError(w, http.StatusForbidden, ReasonNodeRefused, "node "+name+" may not renew its certificate: "+err.Error())
+		certapi.WriteError(w, http.StatusForbidden, ReasonNodeRefused, "node "+name+" may not renew its certificate: "+err.Error())
 		return
 	}
 	req, err := DecodeRequest(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeError(w, http.StatusRequestEntityTooLarge, ReasonRequestTooLarge,
+			certapi.WriteError(w, http.StatusRequestEntityTooLarge, ReasonRequestTooLarge,
 				fmt.Sprintf("a renewal request is at most %d bytes", MaxRequestBytes))
 			return
 		}
-		writeError(w, http.StatusBadRequest, ReasonInvalidRequest, err.Error())
+		certapi.WriteError(w, http.StatusBadRequest, ReasonInvalidRequest, err.Error())
 		return
 	}
 	if _, err := pki.ParseNodeCSR([]byte(req.CSR)); err != nil {
-		writeError(w, http.StatusBadRequest, ReasonInvalidCSR, err.Error())
+		certapi.WriteError(w, http.StatusBadRequest, ReasonInvalidCSR, err.Error())
 		return
 	}
 	validity := h.CertificateValidity
@@ -134,11 +124,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	certPEM, err := h.CA.SignNodeCSR([]byte(req.CSR), name, uid, validity)
 	if err != nil {
 		logger.Error(err, "Signing the renewed node certificate failed")
-		writeError(w, http.StatusInternalServerError, ReasonInternalError, "the certificate could not be signed; see cloudcore's log")
+		certapi.WriteError(w, http.StatusInternalServerError, ReasonInternalError, "the certificate could not be signed; see cloudcore's log")
 		return
 	}
 	logger.Info("Node certificate renewed", "previousNotAfter", leaf.NotAfter)
-	writeJSON(w, http.StatusOK, Response{Certificate: string(certPEM), CA: string(h.CA.CertPEM())})
+	certapi.WriteJSON(w, http.StatusOK, Response{Certificate: string(certPEM), CA: string(h.CA.CertPEM())})
 }
 
 // verifiedLeaf returns the client certificate that the TLS handshake verified. It checks the
@@ -158,39 +148,12 @@ func (h *Handler) verifiedLeaf(r *http.Request) (*x509.Certificate, error) {
 // DecodeRequest reads one JSON Request from r: unknown fields, trailing data and a missing csr
 // are errors. It is exported for its fuzz test.
 func DecodeRequest(r io.Reader) (*Request, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var req Request
-	if err := dec.Decode(&req); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, err
-		}
-		return nil, fmt.Errorf("the body is not a renewal request: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, err
-		}
-		return nil, errors.New("the body has data after the renewal request")
+	req, err := certapi.DecodeStrict[Request](r, "renewal request")
+	if err != nil {
+		return nil, err
 	}
 	if req.CSR == "" {
 		return nil, errors.New("the renewal request has no csr")
 	}
-	return &req, nil
-}
-
-func writeError(w http.ResponseWriter, status int, reason, message string) {
-	writeJSON(w, status, ErrorResponse{Reason: reason, Message: message})
-}
-
-// writeJSON answers as cloud/join does, with the same headers.
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	var buf bytes.Buffer
-	// Encoding these plain structs cannot fail.
-	_ = json.NewEncoder(&buf).Encode(body)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	return req, nil
 }

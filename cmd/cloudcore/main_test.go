@@ -29,7 +29,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
@@ -121,11 +120,7 @@ func TestCloudcoreRunsTheControllers(t *testing.T) {
 		return strings.Contains(body.String(), `controller_runtime_reconcile_total{controller="edgenode"`)
 	})
 
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cp.Config, client.Options{Scheme: scheme})
+	c, err := cp.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

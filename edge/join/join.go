@@ -17,46 +17,31 @@ limitations under the License.
 package join
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/edgetwin/edgetwin/pkg/certapi"
 )
 
-// The shapes below mirror cloud/join's, which edgecore cannot import; a test in cloud/join
-// joins through this package against the real endpoint, so the two cannot drift apart unseen.
 const (
-	// nodeOrganization and nodeURIPrefix are what cloud/pki writes in a node certificate.
-	nodeOrganization = "edgetwin:nodes"
-	nodeURIPrefix    = "urn:edgetwin:edgenode:"
-	joinPath         = "join"
-
 	certificatePEMType = "CERTIFICATE"
 
 	// DefaultTimeout bounds a whole join (connect, handshake, request, response) unless
 	// WithTimeout says otherwise.
 	DefaultTimeout = 30 * time.Second
-	// maxResponseBytes bounds what we read from the server: a certificate and a CA fit in a
-	// few KiB.
-	maxResponseBytes = 1 << 20
 )
 
 var tokenPattern = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z2-7]{26}\.([0-9a-f]{64})$`)
@@ -75,22 +60,11 @@ var (
 )
 
 // ServerError is a join the server refused, with its reason (for example "TokenExpired",
-// "UnknownToken", "TokenBoundToOtherNode") and message.
-type ServerError struct {
-	// StatusCode is the HTTP status of the answer.
-	StatusCode int
-	// Reason is the server's machine-readable reason; empty when the answer had none.
-	Reason string
-	// Message is the server's explanation.
-	Message string
-}
+// "UnknownToken", "TokenBoundToOtherNode") and message. Its Operation is "join".
+type ServerError = certapi.ServerError
 
-func (e *ServerError) Error() string {
-	if e.Reason == "" {
-		return fmt.Sprintf("join refused by the server (HTTP %d): %s", e.StatusCode, e.Message)
-	}
-	return fmt.Sprintf("join refused by the server (HTTP %d, %s): %s", e.StatusCode, e.Reason, e.Message)
-}
+// call words the shared client's errors as a join's.
+var call = certapi.Call{Name: "join", Doing: "joining", ErrBadResponse: ErrBadResponse}
 
 // Result is what a node needs to connect to CloudHub.
 type Result struct {
@@ -157,63 +131,16 @@ func Join(ctx context.Context, serverURL, token, nodeName string, opts ...Option
 		return nil, err
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, csrPEM, err := certapi.NewNodeKey(nodeName)
 	if err != nil {
-		return nil, fmt.Errorf("generating the node key: %w", err)
+		return nil, err
 	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		// The server ignores the subject and writes its own; this one is for people reading it.
-		Subject: pkix.Name{CommonName: nodeName, Organization: []string{nodeOrganization}},
-	}, key)
+	answer, err := call.Post(ctx, endpoint, tlsConfig, o.timeout,
+		certapi.JoinRequest{Token: token, NodeName: nodeName, CSR: string(csrPEM)})
 	if err != nil {
-		return nil, fmt.Errorf("creating the certificate signing request: %w", err)
+		return nil, err
 	}
-	body, err := json.Marshal(map[string]string{
-		"token":    token,
-		"nodeName": nodeName,
-		"csr":      string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the join request: %w", err)
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	transport := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		TLSClientConfig:     tlsConfig,
-		TLSHandshakeTimeout: o.timeout,
-		DisableKeepAlives:   true,
-	}
-	defer transport.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("building the join request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Transport: transport}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("joining through %s: %w", endpoint.Redacted(), err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the join response: %w", err)
-	}
-	if len(raw) > maxResponseBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrBadResponse, maxResponseBytes)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, serverError(resp.StatusCode, raw)
-	}
-	var answer struct {
-		Certificate string `json:"certificate"`
-		CA          string `json:"ca"`
-	}
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return checkAnswer(pin, key, nodeName, []byte(answer.Certificate), []byte(answer.CA))
+	return checkAnswer(pin, key, nodeName, answer)
 }
 
 func joinURL(serverURL string) (*url.URL, error) {
@@ -224,7 +151,7 @@ func joinURL(serverURL string) (*url.URL, error) {
 	if u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("server address %q must be https://host[:port]: the join sends a credential", serverURL)
 	}
-	return u.JoinPath(joinPath), nil
+	return u.JoinPath(certapi.JoinPath), nil
 }
 
 // tlsConfig returns how the handshake is checked: against the CA file when there is one, and
@@ -238,7 +165,7 @@ func (o *options) tlsConfig(pin []byte, host string) (*tls.Config, error) {
 		}
 	}
 	if caPEM != nil {
-		ca, err := parseCA(caPEM)
+		ca, err := certapi.ParseCA(caPEM)
 		if err != nil {
 			return nil, err
 		}
@@ -297,82 +224,38 @@ func pinMatches(cert *x509.Certificate, pin []byte) bool {
 	return subtle.ConstantTimeCompare(sum[:], pin) == 1
 }
 
-func parseCA(caPEM []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(caPEM)
-	if block == nil || block.Type != certificatePEMType {
-		return nil, errors.New("the CA is not a PEM certificate")
-	}
-	ca, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the CA certificate: %w", err)
-	}
-	if !ca.IsCA {
-		return nil, errors.New("the CA certificate is not a CA")
-	}
-	return ca, nil
-}
-
 // checkAnswer checks the server's answer: the CA has the pinned key, and the certificate is for
 // our key, names our node, allows client authentication and verifies against the CA.
-func checkAnswer(pin []byte, key *ecdsa.PrivateKey, nodeName string, certPEM, caPEM []byte) (*Result, error) {
-	ca, err := parseCA(caPEM)
+func checkAnswer(pin []byte, key *ecdsa.PrivateKey, nodeName string, answer *certapi.Response) (*Result, error) {
+	ca, err := certapi.ParseCA([]byte(answer.CA))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if !pinMatches(ca, pin) {
 		return nil, fmt.Errorf("%w: the CA in the answer has another public key", ErrCAMismatch)
 	}
-	block, _ := pem.Decode(certPEM)
-	if block == nil || block.Type != certificatePEMType {
-		return nil, fmt.Errorf("%w: the certificate is not PEM", ErrBadResponse)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
+	cert, err := call.CheckCertificate([]byte(answer.Certificate), key, ca, func(cert *x509.Certificate) error {
+		if cert.Subject.CommonName != nodeName {
+			return fmt.Errorf("the certificate names node %q, not %q", cert.Subject.CommonName, nodeName)
+		}
+		if len(cert.URIs) != 1 || !strings.HasPrefix(cert.URIs[0].String(), certapi.NodeURIPrefix) {
+			return errors.New("the certificate does not carry the EdgeNode's UID")
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: parsing the certificate: %w", ErrBadResponse, err)
+		return nil, err
 	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, fmt.Errorf("%w: the certificate is for another key", ErrBadResponse)
-	}
-	if cert.Subject.CommonName != nodeName {
-		return nil, fmt.Errorf("%w: the certificate names node %q, not %q", ErrBadResponse, cert.Subject.CommonName, nodeName)
-	}
-	if len(cert.URIs) != 1 || !strings.HasPrefix(cert.URIs[0].String(), nodeURIPrefix) {
-		return nil, fmt.Errorf("%w: the certificate does not carry the EdgeNode's UID", ErrBadResponse)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("%w: the certificate does not verify as a client certificate: %w", ErrBadResponse, err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	keyPEM, err := certapi.KeyPEM(key)
 	if err != nil {
-		return nil, fmt.Errorf("encoding the node key: %w", err)
+		return nil, err
 	}
 	return &Result{
 		NodeName:       nodeName,
-		NodeUID:        strings.TrimPrefix(cert.URIs[0].String(), nodeURIPrefix),
-		KeyPEM:         pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		NodeUID:        strings.TrimPrefix(cert.URIs[0].String(), certapi.NodeURIPrefix),
+		KeyPEM:         keyPEM,
 		CertificatePEM: pem.EncodeToMemory(&pem.Block{Type: certificatePEMType, Bytes: cert.Raw}),
 		CAPEM:          pem.EncodeToMemory(&pem.Block{Type: certificatePEMType, Bytes: ca.Raw}),
 		NotAfter:       cert.NotAfter,
 	}, nil
-}
-
-// serverError reads the server's JSON refusal, or keeps a short excerpt of whatever it sent.
-func serverError(status int, raw []byte) error {
-	var body struct {
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
-	}
-	if err := json.Unmarshal(raw, &body); err != nil || (body.Reason == "" && body.Message == "") {
-		msg := strings.TrimSpace(string(raw))
-		if len(msg) > 200 {
-			msg = msg[:200] + "…"
-		}
-		if msg == "" {
-			msg = http.StatusText(status)
-		}
-		return &ServerError{StatusCode: status, Message: msg}
-	}
-	return &ServerError{StatusCode: status, Reason: body.Reason, Message: body.Message}
 }

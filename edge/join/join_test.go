@@ -36,7 +36,7 @@ import (
 	"time"
 
 	// Test-only: cloud/pki makes a real CA and real certificates. It does not reach edgecore's
-	// binary, which imports only the package under test (TestImportsStayOnTheEdge checks).
+	// binary (cmd/edgecore's TestEdgecoreLinksNoCloudPackage checks).
 	"github.com/edgetwin/edgetwin/cloud/pki"
 	"github.com/edgetwin/edgetwin/edge/join"
 )

@@ -26,6 +26,8 @@ limitations under the License.
 // replaced, so that New can finish a renewal cut short by a crash; nothing is ever deleted but
 // that staged file.
 //
-// It imports the standard library, logr, k8s.io/utils/clock and edge/config, never client-go,
-// controller-runtime or the cloud/ packages (a test checks).
+// The request, the answer and the checks it shares with joining are pkg/certapi's. It imports
+// the standard library, logr, k8s.io/utils/clock, edge/config and pkg/certapi, never client-go,
+// controller-runtime or the cloud/ packages, which edgecore must not link (cmd/edgecore's
+// TestEdgecoreLinksNoCloudPackage checks).
 package renew

@@ -17,21 +17,14 @@ limitations under the License.
 package renew
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -43,24 +36,15 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/edgetwin/edgetwin/edge/config"
+	"github.com/edgetwin/edgetwin/pkg/certapi"
 )
 
-// The shapes below mirror cloud/renew's and cloud/pki's, which edgecore cannot import; this
-// package's tests renew through the real cloud handler, so the two cannot drift apart unseen.
 const (
-	renewPath        = "v1/renew"
-	nodeOrganization = "edgetwin:nodes"
-	nodeURIPrefix    = "urn:edgetwin:edgenode:"
-
 	certificatePEMType = "CERTIFICATE"
 
 	// StagedSuffix names the file beside the certificate where a new certificate waits while
 	// the key is replaced; see New.
 	StagedSuffix = ".next"
-
-	// maxResponseBytes bounds what we read from the server: a certificate and a CA fit in a
-	// few KiB.
-	maxResponseBytes = 1 << 20
 )
 
 // Defaults for the zero fields of Config.
@@ -76,22 +60,11 @@ const (
 var ErrBadResponse = errors.New("invalid renewal response")
 
 // ServerError is a renewal the server refused, with its reason (for example "NodeRefused" when
-// the EdgeNode was deleted or re-created) and message.
-type ServerError struct {
-	// StatusCode is the HTTP status of the answer.
-	StatusCode int
-	// Reason is the server's machine-readable reason; empty when the answer had none.
-	Reason string
-	// Message is the server's explanation.
-	Message string
-}
+// the EdgeNode was deleted or re-created) and message. Its Operation is "renewal".
+type ServerError = certapi.ServerError
 
-func (e *ServerError) Error() string {
-	if e.Reason == "" {
-		return fmt.Sprintf("renewal refused by the server (HTTP %d): %s", e.StatusCode, e.Message)
-	}
-	return fmt.Sprintf("renewal refused by the server (HTTP %d, %s): %s", e.StatusCode, e.Reason, e.Message)
-}
+// call words the shared client's errors as a renewal's.
+var call = certapi.Call{Name: "renewal", Doing: "renewing", ErrBadResponse: ErrBadResponse}
 
 // Config says where the credentials are and how to renew them.
 type Config struct {
@@ -158,7 +131,7 @@ func New(cfg Config) (*Renewer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	r := &Renewer{cfg: cfg, endpoint: u.JoinPath(renewPath)}
+	r := &Renewer{cfg: cfg, endpoint: u.JoinPath(certapi.RenewPath)}
 	if err := r.completeInterrupted(); err != nil {
 		return nil, err
 	}
@@ -266,103 +239,52 @@ func (r *Renewer) Renew(ctx context.Context) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the CA: %w", err)
 	}
-	ca, err := parseCA(caPEM)
+	ca, err := certapi.ParseCA(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("the CA file %s: %w", r.cfg.CAFile, err)
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating the node key: %w", err)
-	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		// The server ignores the subject and names the node of the current certificate; this
-		// one is for people reading the request.
-		Subject: pkix.Name{CommonName: nodeName, Organization: []string{nodeOrganization}},
-	}, key)
-	if err != nil {
-		return nil, fmt.Errorf("creating the certificate signing request: %w", err)
-	}
-	certPEM, answerCAPEM, err := r.post(ctx, &current, ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER}))
+	key, csrPEM, err := certapi.NewNodeKey(nodeName)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := checkAnswer(ca, key, nodeName, nodeUID, certPEM, answerCAPEM)
+	answer, err := call.Post(ctx, r.endpoint, clientTLS(&current, ca), r.cfg.Timeout, certapi.RenewalRequest{CSR: string(csrPEM)})
 	if err != nil {
 		return nil, err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	cert, err := checkAnswer(ca, key, nodeName, nodeUID, answer)
 	if err != nil {
-		return nil, fmt.Errorf("encoding the node key: %w", err)
+		return nil, err
 	}
-	if err := r.store(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		pem.EncodeToMemory(&pem.Block{Type: certificatePEMType, Bytes: cert.Raw})); err != nil {
+	keyPEM, err := certapi.KeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.store(keyPEM, pem.EncodeToMemory(&pem.Block{Type: certificatePEMType, Bytes: cert.Raw})); err != nil {
 		return nil, err
 	}
 	return cert, nil
 }
 
-// post sends the CSR with current as the client certificate, trusting only ca, and returns the
-// certificate and CA of the answer.
-func (r *Renewer) post(ctx context.Context, current *tls.Certificate, ca *x509.Certificate, csrPEM []byte) (
-	certPEM, caPEM []byte, err error,
-) {
-	body, err := json.Marshal(map[string]string{"csr": string(csrPEM)})
-	if err != nil {
-		return nil, nil, fmt.Errorf("encoding the renewal request: %w", err)
-	}
+// clientTLS presents current as the client certificate and trusts only ca.
+func clientTLS(current *tls.Certificate, ca *x509.Certificate) *tls.Config {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
-	transport := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		TLSClientConfig: &tls.Config{
-			RootCAs:    roots,
-			MinVersion: tls.VersionTLS12,
-			// Always the current certificate, whatever CAs the server says it accepts: it is
-			// the credential, and a server that does not take it should say so.
-			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return current, nil },
-		},
-		TLSHandshakeTimeout: r.cfg.Timeout,
-		DisableKeepAlives:   true,
+	return &tls.Config{
+		RootCAs:    roots,
+		MinVersion: tls.VersionTLS12,
+		// Always the current certificate, whatever CAs the server says it accepts: it is the
+		// credential, and a server that does not take it should say so.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return current, nil },
 	}
-	defer transport.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.endpoint.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, fmt.Errorf("building the renewal request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Transport: transport}).Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("renewing through %s: %w", r.endpoint.Redacted(), err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the renewal response: %w", err)
-	}
-	if len(raw) > maxResponseBytes {
-		return nil, nil, fmt.Errorf("%w: larger than %d bytes", ErrBadResponse, maxResponseBytes)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, serverError(resp.StatusCode, raw)
-	}
-	var answer struct {
-		Certificate string `json:"certificate"`
-		CA          string `json:"ca"`
-	}
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return []byte(answer.Certificate), []byte(answer.CA), nil
 }
 
 // checkAnswer keeps the answer only when it is what the node had, for the new key: the same CA,
 // the same node and UID, and a certificate that verifies against the CA for client
 // authentication.
-func checkAnswer(ca *x509.Certificate, key *ecdsa.PrivateKey, nodeName, nodeUID string, certPEM, caPEM []byte) (*x509.Certificate, error) {
-	answerCA, err := parseCA(caPEM)
+func checkAnswer(ca *x509.Certificate, key *ecdsa.PrivateKey, nodeName, nodeUID string, answer *certapi.Response,
+) (*x509.Certificate, error) {
+	answerCA, err := certapi.ParseCA([]byte(answer.CA))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
@@ -371,62 +293,33 @@ func checkAnswer(ca *x509.Certificate, key *ecdsa.PrivateKey, nodeName, nodeUID 
 		// has that, a different CA means a server we should not take certificates from.
 		return nil, fmt.Errorf("%w: the answer carries another CA than the node's", ErrBadResponse)
 	}
-	block, _ := pem.Decode(certPEM)
-	if block == nil || block.Type != certificatePEMType {
-		return nil, fmt.Errorf("%w: the certificate is not PEM", ErrBadResponse)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: parsing the certificate: %w", ErrBadResponse, err)
-	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, fmt.Errorf("%w: the certificate is for another key", ErrBadResponse)
-	}
-	name, uid, err := identity(cert)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	if name != nodeName || uid != nodeUID {
-		return nil, fmt.Errorf("%w: the certificate names node %q with UID %q, not %q with UID %q", ErrBadResponse, name, uid, nodeName, nodeUID)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("%w: the certificate does not verify as a client certificate: %w", ErrBadResponse, err)
-	}
-	return cert, nil
+	return call.CheckCertificate([]byte(answer.Certificate), key, ca, func(cert *x509.Certificate) error {
+		name, uid, err := identity(cert)
+		if err != nil {
+			return err
+		}
+		if name != nodeName || uid != nodeUID {
+			return fmt.Errorf("the certificate names node %q with UID %q, not %q with UID %q", name, uid, nodeName, nodeUID)
+		}
+		return nil
+	})
 }
 
 // identity reads the node name and EdgeNode UID from a node certificate, as cloud/pki writes
 // them.
 func identity(cert *x509.Certificate) (nodeName, nodeUID string, err error) {
-	if !slices.Equal(cert.Subject.Organization, []string{nodeOrganization}) {
+	if !slices.Equal(cert.Subject.Organization, []string{certapi.NodeOrganization}) {
 		return "", "", fmt.Errorf("the certificate's organization is %q, not %q: it is not a node certificate",
-			cert.Subject.Organization, nodeOrganization)
+			cert.Subject.Organization, certapi.NodeOrganization)
 	}
 	if cert.Subject.CommonName == "" || len(cert.URIs) != 1 {
 		return "", "", errors.New("the certificate does not carry one node name and one EdgeNode UID")
 	}
-	uid, ok := strings.CutPrefix(cert.URIs[0].String(), nodeURIPrefix)
+	uid, ok := strings.CutPrefix(cert.URIs[0].String(), certapi.NodeURIPrefix)
 	if !ok || uid == "" {
 		return "", "", fmt.Errorf("the certificate's URI %q is not an EdgeNode UID", cert.URIs[0])
 	}
 	return cert.Subject.CommonName, uid, nil
-}
-
-func parseCA(caPEM []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(caPEM)
-	if block == nil || block.Type != certificatePEMType {
-		return nil, errors.New("the CA is not a PEM certificate")
-	}
-	ca, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the CA certificate: %w", err)
-	}
-	if !ca.IsCA {
-		return nil, errors.New("the CA certificate is not a CA")
-	}
-	return ca, nil
 }
 
 // store writes the new pair: the certificate is staged beside its final path, the key replaced,
@@ -464,23 +357,4 @@ func (r *Renewer) completeInterrupted() error {
 		return fmt.Errorf("removing the certificate of an interrupted renewal: %w", err)
 	}
 	return nil
-}
-
-// serverError reads the server's JSON refusal, or keeps a short excerpt of whatever it sent.
-func serverError(status int, raw []byte) error {
-	var body struct {
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
-	}
-	if err := json.Unmarshal(raw, &body); err != nil || (body.Reason == "" && body.Message == "") {
-		msg := strings.TrimSpace(string(raw))
-		if len(msg) > 200 {
-			msg = msg[:200] + "…"
-		}
-		if msg == "" {
-			msg = http.StatusText(status)
-		}
-		return &ServerError{StatusCode: status, Message: msg}
-	}
-	return &ServerError{StatusCode: status, Reason: body.Reason, Message: body.Message}
 }

@@ -30,9 +30,14 @@ import (
 	"path/filepath"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/config/crd"
 )
 
@@ -116,4 +121,35 @@ func (cp *ControlPlane) WriteKubeconfig(path string) error {
 		return err
 	}
 	return os.WriteFile(path, raw, 0o600)
+}
+
+// NewScheme returns a scheme with every type a test of edgetwin reads or writes: client-go's
+// built-in kinds, apiextensions v1 (the CRDs themselves) and edgetwin's v1alpha1.
+func NewScheme() (*runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme,
+		apiextensionsv1.AddToScheme,
+		v1alpha1.AddToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			return nil, fmt.Errorf("building the scheme: %w", err)
+		}
+	}
+	return scheme, nil
+}
+
+// Client returns an admin client for this control plane with the scheme of NewScheme, which
+// Client().Scheme() returns for a manager to share. It reads from the API server directly, with
+// no cache, so a test sees its own writes at once.
+func (cp *ControlPlane) Client() (client.Client, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cp.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating the client: %w", err)
+	}
+	return c, nil
 }
