@@ -72,9 +72,15 @@ func newEnv(t *testing.T) *env {
 }
 
 // start makes a DeviceTwin over the current store and a fresh bus, as edgecore's start does.
-func (e *env) start() {
+// A mapper, if wanted, is on the bus before DeviceTwin starts, as a mapper with a persistent
+// session is, and gets what DeviceTwin publishes at start.
+func (e *env) start(withMapper ...bool) *mapper {
 	e.t.Helper()
 	e.bus = newMemBus()
+	var m *mapper
+	if len(withMapper) > 0 && withMapper[0] {
+		m = newMapper(e.t, e.bus)
+	}
 	tw, err := New(Config{NodeName: node, Store: e.store, Bus: e.bus, Notify: func() { e.notified.Add(1) },
 		Clock: e.clock, Logger: testr.New(e.t)})
 	if err != nil {
@@ -90,6 +96,7 @@ func (e *env) start() {
 		<-tw.Done()
 		e.bus.close()
 	}
+	return m
 }
 
 func (e *env) shutdown() {
@@ -104,8 +111,8 @@ func (e *env) shutdown() {
 }
 
 // restart stops everything, closes the store and opens it again: edgecore restarting with no
-// cloud to talk to.
-func (e *env) restart() {
+// cloud to talk to. It returns a mapper on the new bus.
+func (e *env) restart() *mapper {
 	e.t.Helper()
 	e.shutdown()
 	store, err := meta.Open(e.path)
@@ -113,7 +120,7 @@ func (e *env) restart() {
 		e.t.Fatal(err)
 	}
 	e.store = store
-	e.start()
+	return e.start(true)
 }
 
 // putDevice stores a device as EdgeHub does: the store first, then the listener.
@@ -462,8 +469,7 @@ func TestARestartWithoutTheCloudRestoresTwinsAndResendsDeltas(t *testing.T) {
 	var st StateResult
 	m.await(dev(OpStateUpdateResult), &st)
 
-	e.restart()
-	m = newMapper(t, e.bus)
+	m = e.restart()
 	var delta Delta
 	m.await(dev(OpTwinUpdateDelta), &delta)
 	if len(delta.Delta) != 1 || delta.Delta["setpoint"] != "21.5" || delta.Version != "v1" {
@@ -507,8 +513,7 @@ func TestACrashAfterStoringADeviceBeforeTheListenerRanIsRepairedAtStart(t *testi
 		t.Fatal(err)
 	}
 
-	e.restart()
-	m := newMapper(t, e.bus)
+	m := e.restart()
 	var delta Delta
 	m.await(dev(OpTwinUpdateDelta), &delta)
 	if delta.Delta["setpoint"] != "10" {
