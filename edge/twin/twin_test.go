@@ -177,13 +177,13 @@ func thermostat(uid string, setpoint, power *string) wire.Device {
 // per topic, in order.
 type mapper struct {
 	t      *testing.T
-	bus    *memBus
+	bus    Bus
 	mu     sync.Mutex
 	got    map[string][][]byte
 	signal chan struct{}
 }
 
-func newMapper(t *testing.T, bus *memBus) *mapper {
+func newMapper(t *testing.T, bus Bus) *mapper {
 	m := &mapper{t: t, bus: bus, got: map[string][][]byte{}, signal: make(chan struct{})}
 	keep := func(topic string, payload []byte) {
 		m.mu.Lock()
