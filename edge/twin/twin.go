@@ -224,7 +224,10 @@ func (t *DeviceTwin) restore() error {
 		if err := json.Unmarshal(obj.Body, &body); err != nil {
 			// The cloud sent it, so this is a bug on one side; serving the other devices
 			// matters more than this one.
+			// Its twins stay stored: a fixed body from the cloud finds them again.
 			t.log.Error(err, "Skipping a stored device whose body cannot be read", "device", id)
+			delete(twinsOf, id)
+			delete(statesOf, id)
 			continue
 		}
 		d := &device{namespace: obj.Ref.Namespace, name: obj.Ref.Name, twins: twinsOf[id]}
