@@ -82,7 +82,7 @@ test: control-plane ## Run unit and integration tests (a real API server through
 
 # FUZZ_TARGETS lists package:FuzzFunc pairs; make test runs each for FUZZ_TIME.
 FUZZ_TARGETS = ./pkg/wire:FuzzDecode ./pkg/property:FuzzCheckValue ./cloud/join:FuzzDecodeRequest \
-	./cloud/renew:FuzzDecodeRequest
+	./cloud/renew:FuzzDecodeRequest ./edge/twin:FuzzParsePayload
 FUZZ_TIME ?= 10s
 
 .PHONY: fuzz

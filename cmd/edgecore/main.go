@@ -42,6 +42,7 @@ import (
 
 const usage = `usage:
   edgecore join --server https://HOST:PORT --token TOKEN --name NODE --data-dir DIR [--ca-file FILE] [--force]
+                [--broker-mode internal|external] [--broker-address HOST:PORT]
   edgecore run --data-dir DIR [--metrics-bind-address 127.0.0.1:10351] [--certificate-renew-before DURATION]
 `
 
@@ -99,6 +100,10 @@ func joinCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dataDir := fs.String("data-dir", "/var/lib/edgecore", "Where the config, credentials and local store go.")
 	caFile := fs.String("ca-file", "", "Trust CloudHub through this CA file (it must still match the token's pin).")
 	force := fs.Bool("force", false, "Join again even if the data directory holds a config (keeps the local store).")
+	brokerMode := fs.String("broker-mode", config.BrokerInternal,
+		"MQTT broker for mappers: \"internal\" (runs inside edgecore) or \"external\" (for example mosquitto).")
+	brokerAddr := fs.String("broker-address", config.DefaultBrokerAddress,
+		"Where the internal broker listens, or the external broker to dial (host:port).")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -111,6 +116,7 @@ func joinCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: %s already holds a joined node; use --force to join again", errUsage, *dataDir)
 	}
 	cfg := config.New(*server, *name)
+	cfg.Broker.Mode, cfg.Broker.Address = *brokerMode, *brokerAddr
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}

@@ -39,10 +39,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/edgetwin/edgetwin/edge/bus"
 	"github.com/edgetwin/edgetwin/edge/config"
 	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/edge/meta"
 	"github.com/edgetwin/edgetwin/edge/renew"
+	"github.com/edgetwin/edgetwin/edge/twin"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -88,7 +90,22 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer func() { _ = store.Close() }()
 
-	h, err := hub.New(hub.Config{URL: cfg.HubURL(), TLSConfig: tlsCfg, Store: store, Agent: agentInfo(), Logger: o.Logger.WithName("edgehub")})
+	// DeviceTwin comes before EdgeHub: it restores every device and twin from the store (the
+	// cloud may be unreachable) and is EdgeHub's listener for devices the cloud sends.
+	eventBus, err := newBus(cfg, o.Logger.WithName("bus"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = eventBus.Close() }()
+	pub := newAsyncBus(eventBus)
+	var h *hub.Hub
+	devices, err := twin.New(twin.Config{NodeName: cfg.NodeName, Store: store, Bus: pub,
+		Notify: func() { h.Notify() }, Logger: o.Logger.WithName("twin")})
+	if err != nil {
+		return fmt.Errorf("restoring the device twins: %w", err)
+	}
+	h, err = hub.New(hub.Config{URL: cfg.HubURL(), TLSConfig: tlsCfg, Store: store, Agent: agentInfo(),
+		Listener: devices, Logger: o.Logger.WithName("edgehub")})
 	if err != nil {
 		return err
 	}
@@ -99,7 +116,7 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("listening for /metrics on %s: %w", o.MetricsAddress, err)
 		}
-		srv = &http.Server{Handler: endpoints(h, store), ReadHeaderTimeout: 5 * time.Second}
+		srv = &http.Server{Handler: endpoints(h, store, eventBus, pub, devices), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		if o.Ready != nil {
 			o.Ready(l.Addr())
@@ -110,6 +127,7 @@ func Run(ctx context.Context, o Options) error {
 	renewCtx, stopRenewing := context.WithCancel(ctx)
 	var renewing sync.WaitGroup
 	renewing.Go(func() { renewer.Run(renewCtx) })
+	renewing.Go(func() { runDevices(renewCtx, eventBus, pub, devices, o.Logger.WithName("devices")) })
 	err = h.Run(ctx)
 	stopRenewing()
 	renewing.Wait()
@@ -177,8 +195,17 @@ func agentInfo() wire.AgentInfo {
 	return a
 }
 
+// collectorFunc is a Prometheus collector of one labelled series computed at scrape time.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
 // endpoints serves /healthz (the process runs), /readyz (synced with the cloud) and /metrics.
-func endpoints(h *hub.Hub, store *meta.Store) http.Handler {
+func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin) http.Handler {
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
@@ -204,6 +231,23 @@ func endpoints(h *hub.Hub, store *meta.Store) http.Handler {
 	counter("edgetwin_edgehub_messages_out_total", "Messages sent.", func() float64 { return float64(h.Stats().MessagesOut) })
 	counter("edgetwin_edgehub_bytes_in_total", "Bytes received.", func() float64 { return float64(h.Stats().BytesIn) })
 	counter("edgetwin_edgehub_bytes_out_total", "Bytes sent.", func() float64 { return float64(h.Stats().BytesOut) })
+	gauge("edgetwin_eventbus_connected", "1 while the MQTT client is connected and subscribed.", func() float64 { return b(eb.Connected()) })
+	counter("edgetwin_eventbus_messages_in_total", "MQTT messages delivered to handlers.",
+		func() float64 { return float64(eb.Stats().MessagesIn) })
+	counter("edgetwin_eventbus_messages_out_total", "MQTT messages the broker acknowledged.",
+		func() float64 { return float64(eb.Stats().MessagesOut) })
+	counter("edgetwin_eventbus_dropped_total", "MQTT messages dropped because the publish queue was full.",
+		func() float64 { return float64(pub.dropped.Load()) })
+	gauge("edgetwin_twin_devices", "Devices on this node.", func() float64 { return float64(t.Stats().Devices) })
+	counter("edgetwin_twin_reports_accepted_total", "Reported property values accepted and queued for the cloud.",
+		func() float64 { return float64(t.Stats().ReportsAccepted) })
+	counter("edgetwin_twin_deltas_sent_total", "Deltas published to mappers.", func() float64 { return float64(t.Stats().DeltasSent) })
+	refused := prometheus.NewDesc("edgetwin_twin_reports_refused_total", "Reports refused, by reason.", []string{"reason"}, nil)
+	reg.MustRegister(collectorFunc{desc: refused, collect: func(ch chan<- prometheus.Metric) {
+		for reason, n := range t.Stats().ReportsRefused {
+			ch <- prometheus.MustNewConstMetric(refused, prometheus.CounterValue, float64(n), reason)
+		}
+	}})
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()

@@ -129,11 +129,13 @@ func TestEdgeNodeJoinsSyncsAndSurvivesRestarts(t *testing.T) {
 	tok := token(t, "edge-1")
 
 	// Join with the token; a second use of it is refused with a clear error.
-	out, code := runCmd(t, "edgecore", "join", "--server", cc.serverURL(), "--token", tok, "--name", "edge-1", "--data-dir", dataDir)
+	broker := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	out, code := edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", tok, "--name", "edge-1", "--data-dir", dataDir,
+		"--broker-address", broker)
 	if code != 0 || !strings.Contains(out, "node edge-1 joined") {
 		t.Fatalf("edgecore join exited %d:\n%s", code, out)
 	}
-	out, code = runCmd(t, "edgecore", "join", "--server", cc.serverURL(), "--token", tok, "--name", "edge-1", "--data-dir", t.TempDir())
+	out, code = edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", tok, "--name", "edge-1", "--data-dir", t.TempDir())
 	if code == 0 || !strings.Contains(out, "unknown or already used join token") {
 		t.Fatalf("reusing the token: exit %d, output:\n%s", code, out)
 	}
@@ -241,7 +243,7 @@ func TestJoinRefusesBadTokens(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			out, code := runCmd(t, "edgecore", "join", "--server", cc.serverURL(), "--token", tt.token, "--name", tt.node, "--data-dir", dir)
+			out, code := edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", tt.token, "--name", tt.node, "--data-dir", dir)
 			if code == 0 || !strings.Contains(out, tt.want) {
 				t.Fatalf("exit %d, output:\n%s\nwant an error containing %q", code, out, tt.want)
 			}

@@ -157,16 +157,16 @@ func (p *proc) stop(t *testing.T) {
 	})
 }
 
-// runCmd runs a binary to completion and returns its combined output and exit code.
-func runCmd(t *testing.T, name string, args ...string) (string, int) {
+// edgecoreCmd runs edgecore to completion and returns its combined output and exit code.
+func edgecoreCmd(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd := exec.Command(filepath.Join(binDir, "edgecore"), args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 			return string(out), ee.ExitCode()
 		}
-		t.Fatalf("running %s: %v", name, err)
+		t.Fatalf("running edgecore: %v", err)
 	}
 	return string(out), 0
 }

@@ -82,7 +82,7 @@ func TestEdgecoreRenewsItsCertificate(t *testing.T) {
 	// Not runCmd: a fourth call with the same binary makes unparam ask for its name parameter
 	// to go, in a file this test may not edit.
 	join := exec.Command(filepath.Join(binDir, "edgecore"), "join", "--server", cc.serverURL(), "--token", token(t, node),
-		"--name", node, "--data-dir", dataDir)
+		"--name", node, "--data-dir", dataDir, "--broker-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	if out, err := join.CombinedOutput(); err != nil {
 		t.Fatalf("edgecore join: %v\n%s", err, out)
 	}

@@ -1,0 +1,123 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/edgetwin/edgetwin/edge/bus"
+	"github.com/edgetwin/edgetwin/edge/config"
+	"github.com/edgetwin/edgetwin/edge/twin"
+)
+
+// publishQueue is how many outgoing MQTT messages may wait while the broker is slow.
+const publishQueue = 4096
+
+// errPublishQueueFull is returned when the broker has not kept up with publishQueue messages.
+var errPublishQueueFull = errors.New("the MQTT publish queue is full")
+
+// asyncBus adapts the EventBus to DeviceTwin. The bus's handlers must not publish (the
+// acknowledgement they would wait for can be stuck behind them), and DeviceTwin answers some
+// requests from its handlers, so publishes go through a queue drained by one goroutine, in
+// order. A full queue is an error the caller counts; deltas are re-sent level-based anyway.
+type asyncBus struct {
+	bus     *bus.Bus
+	out     chan message
+	dropped atomic.Uint64
+}
+
+type message struct {
+	topic   string
+	payload []byte
+}
+
+func newAsyncBus(b *bus.Bus) *asyncBus {
+	return &asyncBus{bus: b, out: make(chan message, publishQueue)}
+}
+
+func (a *asyncBus) Publish(topic string, payload []byte) error {
+	select {
+	case a.out <- message{topic: topic, payload: payload}:
+		return nil
+	default:
+		a.dropped.Add(1)
+		return errPublishQueueFull
+	}
+}
+
+func (a *asyncBus) Subscribe(filter string, handler func(topic string, payload []byte)) error {
+	return a.bus.Subscribe(filter, handler)
+}
+
+// run publishes queued messages until ctx ends; a publish the bus refuses (not connected) is
+// logged and dropped, since the twin resends its deltas when the bus reconnects.
+func (a *asyncBus) run(ctx context.Context, log logr.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-a.out:
+			if err := a.bus.Publish(m.topic, m.payload); err != nil {
+				log.V(1).Info("Dropping an MQTT message", "topic", m.topic, "err", err.Error())
+			}
+		}
+	}
+}
+
+// newBus builds the EventBus from the node's config.
+func newBus(cfg *config.Config, log logr.Logger) (*bus.Bus, error) {
+	return bus.New(bus.Config{Mode: cfg.Broker.Mode, Address: cfg.Broker.Address, Username: cfg.Broker.Username,
+		Password: cfg.Broker.Password, ClientID: "edgecore-" + cfg.NodeName, Logger: log})
+}
+
+// runDevices runs the EventBus and DeviceTwin until ctx ends. The bus connects in the
+// background: edgecore keeps syncing with the cloud while the broker is away, and the twin
+// re-sends its deltas every time the bus (re)connects.
+func runDevices(ctx context.Context, b *bus.Bus, ab *asyncBus, t *twin.DeviceTwin, log logr.Logger) {
+	go ab.run(ctx, log.WithName("bus"))
+	go func() {
+		if err := t.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error(err, "DeviceTwin stopped")
+		}
+	}()
+	go func() {
+		if err := b.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error(err, "The MQTT broker connection failed")
+		}
+	}()
+	// Watch for (re)connections: the broker may have lost what the mappers were told.
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	wasConnected := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			now := b.Connected()
+			if now && !wasConnected {
+				t.Resend()
+			}
+			wasConnected = now
+		}
+	}
+}
