@@ -20,6 +20,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -44,20 +48,33 @@ type mapper struct {
 func newMapper(t *testing.T, broker string) *mapper {
 	t.Helper()
 	m := &mapper{t: t, got: map[string][]string{}}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("test-mapper").SetAutoReconnect(true)
+	record := func(_ paho.Client, msg paho.Message) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.got[msg.Topic()] = append(m.got[msg.Topic()], string(msg.Payload()))
+	}
+	subscribed := make(chan error, 16)
+	// Like a real mapper, it subscribes on every connect: an internal broker that restarted
+	// with edgecore has no memory of the mapper's session.
+	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("test-mapper").SetAutoReconnect(true).
+		SetMaxReconnectInterval(time.Second).SetOnConnectHandler(func(c paho.Client) {
+		tok := c.Subscribe("$hw/events/device/+/+/#", 1, record)
+		tok.WaitTimeout(5 * time.Second)
+		subscribed <- tok.Error()
+	})
 	m.client = paho.NewClient(opts)
 	waitFor(t, "the mapper to connect to edgecore's broker", func() bool {
 		tok := m.client.Connect()
 		return tok.WaitTimeout(2*time.Second) && tok.Error() == nil
 	})
 	t.Cleanup(func() { m.client.Disconnect(100) })
-	tok := m.client.Subscribe("$hw/events/device/+/+/#", 1, func(_ paho.Client, msg paho.Message) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.got[msg.Topic()] = append(m.got[msg.Topic()], string(msg.Payload()))
-	})
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribing the mapper: %v", tok.Error())
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("subscribing the mapper: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the mapper did not subscribe within 10s")
 	}
 	return m
 }
@@ -75,11 +92,15 @@ func (m *mapper) last(topic string) string {
 // report publishes an actual setpoint of device "hall" in ns.
 func (m *mapper) report(ns, value string) {
 	m.t.Helper()
-	payload := fmt.Sprintf(`{"event_id":"e-%d","timestamp":%d,"twin":{%q:{"actual":{"value":%q,"metadata":{"timestamp":%d}}}}}`,
-		time.Now().UnixNano(), time.Now().UnixMilli(), "setpoint", value, time.Now().UnixMilli())
-	tok := m.client.Publish(twin.DeviceTopic(ns, "hall", twin.OpTwinUpdate), 1, false, payload)
+	m.publish(twin.DeviceTopic(ns, "hall", twin.OpTwinUpdate), fmt.Sprintf(`{"event_id":"e-%d","timestamp":%d,"twin":{%q:{"actual":{"value":%q,"metadata":{"timestamp":%d}}}}}`,
+		time.Now().UnixNano(), time.Now().UnixMilli(), "setpoint", value, time.Now().UnixMilli()))
+}
+
+func (m *mapper) publish(topic, payload string) {
+	m.t.Helper()
+	tok := m.client.Publish(topic, 1, false, payload)
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		m.t.Fatalf("publishing a report: %v", tok.Error())
+		m.t.Fatalf("publishing to %s: %v", topic, tok.Error())
 	}
 }
 
@@ -88,6 +109,53 @@ func (m *mapper) report(ns, value string) {
 // as a delta; the mapper's reports are accepted into the outbox and acknowledged by the cloud,
 // and reports made while the cloud is away wait in the outbox and reach it after it returns.
 func TestAMapperGetsDeltasAndItsReportsReachTheCloudAcrossAnOutage(t *testing.T) {
+	t.Run("with the broker inside edgecore", func(t *testing.T) { mapperAcrossAnOutage(t, "internal") })
+	t.Run("with an external mosquitto", func(t *testing.T) { mapperAcrossAnOutage(t, "external") })
+}
+
+// startMosquitto runs a real mosquitto on a free loopback port until the test ends.
+func startMosquitto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+			t.Fatal("mosquitto is needed: apt-get install -y mosquitto")
+		}
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dir)
+	if os.Geteuid() == 0 {
+		conf += "user root\n" // otherwise mosquitto drops to its own user, who cannot write dir
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("mosquitto output:\n%s", out.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitFor(t, "mosquitto to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	model := &v1alpha1.DeviceModel{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "thermostat"}, Spec: v1alpha1.DeviceModelSpec{
@@ -96,24 +164,41 @@ func TestAMapperGetsDeltasAndItsReportsReachTheCloudAcrossAnOutage(t *testing.T)
 	if err := k8s.Create(ctx, model); err != nil {
 		t.Fatal(err)
 	}
-	createDevice(t, ns, "hall", "edge-m", "21.5")
+	node := "edge-m-" + brokerMode
+	createDevice(t, ns, "hall", node, "21.5")
 
 	cc := startCloudcore(t, freePort(t))
 	dataDir := t.TempDir()
 	broker := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	if out, code := edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", token(t, "edge-m"), "--name", "edge-m",
-		"--data-dir", dataDir, "--broker-address", broker); code != 0 {
+	if brokerMode == "external" {
+		broker = startMosquitto(t)
+	}
+	if out, code := edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", token(t, node), "--name", node,
+		"--data-dir", dataDir, "--broker-mode", brokerMode, "--broker-address", broker); code != 0 {
 		t.Fatalf("join exited %d:\n%s", code, out)
 	}
 	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	edge := start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
 	waitFor(t, "the edge to be synced", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
 
+	// A mapper that starts after edgecore asks for the twin, as KubeEdge mappers do; deltas
+	// published before it subscribed are not kept by the broker.
 	m := newMapper(t, broker)
 	deltaTopic := twin.DeviceTopic(ns, "hall", twin.OpTwinUpdateDelta)
-	waitFor(t, "the mapper to get the setpoint delta", func() bool {
-		var d twin.Delta
-		return json.Unmarshal([]byte(m.last(deltaTopic)), &d) == nil && d.Delta["setpoint"] == "21.5"
+	getResult := twin.DeviceTopic(ns, "hall", twin.OpTwinGetResult)
+	waitFor(t, "the mapper's twin/get to show the desired setpoint", func() bool {
+		m.publish(twin.DeviceTopic(ns, "hall", twin.OpTwinGet), fmt.Sprintf(`{"event_id":"get-%d","timestamp":%d}`,
+			time.Now().UnixNano(), time.Now().UnixMilli()))
+		var r twin.Result
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if json.Unmarshal([]byte(m.last(getResult)), &r) == nil && r.Twin["setpoint"] != nil &&
+				r.Twin["setpoint"].Expected != nil && r.Twin["setpoint"].Expected.Value != nil && *r.Twin["setpoint"].Expected.Value == "21.5" {
+				return true
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
 	})
 
 	// The mapper reports; the value is accepted and acknowledged by the cloud.
@@ -137,6 +222,20 @@ func TestAMapperGetsDeltasAndItsReportsReachTheCloudAcrossAnOutage(t *testing.T)
 	if got := metric(edgeMetrics, "edgetwin_edgehub_outbox_pending"); got != 1 {
 		t.Fatalf("outbox holds %v reports while offline, want the newest one only", got)
 	}
+	// edgecore restarts while the cloud is still away: devices and twins come back from
+	// SQLite, the mapper is served as before and the pending report is kept.
+	edge.stop(t)
+	start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	waitFor(t, "the restarted edge to restore its device", func() bool { return metric(edgeMetrics, "edgetwin_twin_devices") == 1 })
+	waitFor(t, "the restarted edge to resend the delta", func() bool { return metric(edgeMetrics, "edgetwin_twin_deltas_sent_total") >= 1 })
+	m.report(ns, "21")
+	waitFor(t, "a report to the restarted edge to be accepted", func() bool {
+		return metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 1
+	})
+	if got := metric(edgeMetrics, "edgetwin_edgehub_outbox_pending"); got != 1 {
+		t.Fatalf("outbox holds %v reports after the offline restart, want the newest one only", got)
+	}
+
 	// The desired value changes while the edge is away; after the cloud returns the mapper
 	// gets the new delta and the offline report is acknowledged.
 	patchSetpoint(t, ns, "hall", "19")
