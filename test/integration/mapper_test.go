@@ -164,7 +164,7 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 	if err := k8s.Create(ctx, model); err != nil {
 		t.Fatal(err)
 	}
-	node := "edge-m-" + brokerMode
+	node := ns + "-" + brokerMode[:3] // unique per run: EdgeNodes are cluster-scoped
 	createDevice(t, ns, "hall", node, "21.5")
 
 	cc := startCloudcore(t, freePort(t))
