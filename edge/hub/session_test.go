@@ -117,7 +117,15 @@ func TestObjectsFromTheCloudAreStoredThenAcked(t *testing.T) {
 	if err != nil || !found || string(obj.Body) != `{"y":1}` {
 		t.Errorf("stored body of b = %s, found %v, %v; want {\"y\":1}", obj.Body, found, err)
 	}
-	if st := e.hub.Stats(); st.MessagesIn < 6 || st.MessagesOut < 6 || st.BytesIn == 0 || st.BytesOut == 0 || !st.Connected {
+	// The writer counts a message after its write returns, which can be just after the peer has
+	// read it: wait (bounded) for the counters instead of reading them once.
+	counted := func(st Stats) bool {
+		return st.MessagesIn >= 6 && st.MessagesOut >= 6 && st.BytesIn > 0 && st.BytesOut > 0 && st.Connected
+	}
+	for deadline := time.Now().Add(5 * time.Second); !counted(e.hub.Stats()) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := e.hub.Stats(); !counted(st) {
 		t.Errorf("stats %+v do not count the traffic: want at least 6 messages each way", st)
 	}
 	stored, deleted := e.listener.snapshot()
