@@ -19,8 +19,10 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,10 +260,17 @@ func TestAnOverflowingQueueClosesTheSessionForAResync(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.QueueLimit = 3 })
 	e := r.connect("edge-1")
 	e.syncUp()
-	// The edge stops reading; the hub keeps queueing distinct objects until the limit.
-	for i := range 20 {
-		o := r.store.set(t, "edge-1", string(rune('a'+i)), i)
+	// The edge stops reading. Objects of 64 KiB each soon fill the socket buffers, so the
+	// writer blocks and the queue must grow past its limit, however fast the writer is.
+	pad := strings.Repeat("x", 64<<10)
+	for i := 0; r.events.count("disconnected edge-1") == 0; i++ {
+		if i == 2000 {
+			t.Fatal("2000 objects (125 MiB) queued for a node that reads nothing, and the session is still open")
+		}
+		o := r.store.set(t, "edge-1", fmt.Sprintf("d%d", i), map[string]any{"i": i, "pad": pad})
 		r.hub.Changed(context.Background(), "edge-1", o.Ref)
 	}
-	waitFor(t, "the overflowing session to be closed", func() bool { return r.events.count("disconnected edge-1") == 1 })
+	if r.hub.Synced("edge-1") || len(r.hub.ConnectedNodes()) != 0 {
+		t.Fatal("the overflowing session is still registered")
+	}
 }
