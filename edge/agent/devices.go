@@ -19,6 +19,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,21 +90,26 @@ func newBus(cfg *config.Config, log logr.Logger) (*bus.Bus, error) {
 		Password: cfg.Broker.Password, ClientID: "edgecore-" + cfg.NodeName, Logger: log})
 }
 
-// runDevices runs the EventBus and DeviceTwin until ctx ends. The bus connects in the
-// background: edgecore keeps syncing with the cloud while the broker is away, and the twin
-// re-sends its deltas every time the bus (re)connects.
+// runDevices runs the EventBus and DeviceTwin until ctx ends, and returns only once they have
+// stopped using the store. The bus connects in the background: edgecore keeps syncing with the
+// cloud while the broker is away, and the twin re-sends its deltas every time the bus
+// (re)connects.
 func runDevices(ctx context.Context, b *bus.Bus, ab *asyncBus, t *twin.DeviceTwin, log logr.Logger) {
-	go ab.run(ctx, log.WithName("bus"))
-	go func() {
-		if err := t.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error(err, "DeviceTwin stopped")
-		}
-	}()
-	go func() {
-		if err := b.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { ab.run(ctx, log.WithName("bus")) })
+	// Start subscribes (the bus remembers subscriptions made before it connects) and runs the
+	// twin's publisher in the background until ctx ends.
+	if err := t.Start(ctx); err != nil {
+		log.Error(err, "DeviceTwin did not start; mappers are not served")
+	} else {
+		defer func() { <-t.Done() }()
+	}
+	wg.Go(func() {
+		if err := b.Start(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			log.Error(err, "The MQTT broker connection failed")
 		}
-	}()
+	})
 	// Watch for (re)connections: the broker may have lost what the mappers were told.
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
