@@ -18,18 +18,10 @@ package hub
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -39,80 +31,11 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/gorilla/websocket"
 
+	"github.com/edgetwin/edgetwin/cloud/hub/hubtest"
+	"github.com/edgetwin/edgetwin/cloud/pki"
+	"github.com/edgetwin/edgetwin/cloud/pki/pkitest"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
-
-// testCA issues certificates for the tests; identities follow the real scheme (CN = node name,
-// a URI SAN carrying the EdgeNode UID).
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-func (ca *testCA) issue(t *testing.T, cn, uid string, server bool) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = []string{"localhost"}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		u, _ := url.Parse("urn:edgetwin:edgenode:" + uid)
-		tmpl.URIs = []*url.URL{u}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
-func identify(c *x509.Certificate) (string, string, error) {
-	if len(c.URIs) != 1 || !strings.HasPrefix(c.URIs[0].String(), "urn:edgetwin:edgenode:") {
-		return "", "", errors.New("no node URI")
-	}
-	return c.Subject.CommonName, strings.TrimPrefix(c.URIs[0].String(), "urn:edgetwin:edgenode:"), nil
-}
-
-// nodes is the test's Authorizer: node name → the UID of its current EdgeNode.
-type nodes struct {
-	mu   sync.Mutex
-	uids map[string]string
-}
-
-func (n *nodes) Authorize(_ context.Context, name, uid string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	want, ok := n.uids[name]
-	switch {
-	case !ok:
-		return fmt.Errorf("EdgeNode %s does not exist", name)
-	case want != uid:
-		return fmt.Errorf("the certificate was issued for an earlier EdgeNode %s", name)
-	}
-	return nil
-}
 
 // events records what the hub tells its StatusSink and ReportSink.
 type events struct {
@@ -199,19 +122,19 @@ func (s *store) remove(node, name string) {
 // rig is a running hub behind a real TLS server on loopback.
 type rig struct {
 	t      *testing.T
-	ca     *testCA
+	ca     *pki.CA
 	hub    *Hub
 	srv    *httptest.Server
-	nodes  *nodes
+	nodes  *hubtest.Nodes
 	events *events
 	store  *store
 }
 
 func newRig(t *testing.T, tweak func(*Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, ca: newTestCA(t), nodes: &nodes{uids: map[string]string{}}, events: &events{},
+	r := &rig{t: t, ca: pkitest.NewCA(t), nodes: hubtest.NewNodes(), events: &events{},
 		store: &store{objs: map[string]map[string]Object{}}}
-	cfg := Config{Projections: []Projection{r.store}, Identify: identify, Authorizer: r.nodes, Status: r.events,
+	cfg := Config{Projections: []Projection{r.store}, Identify: pki.NodeIdentity, Authorizer: r.nodes, Status: r.events,
 		Reports: r.events, PingInterval: time.Second, PongWait: 5 * time.Second, Log: testr.New(t)}
 	if tweak != nil {
 		tweak(&cfg)
@@ -224,8 +147,8 @@ func newRig(t *testing.T, tweak func(*Config)) *rig {
 	mux := http.NewServeMux()
 	mux.Handle(ConnectPath, h)
 	r.srv = httptest.NewUnstartedServer(mux)
-	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{r.ca.issue(t, "cloudhub", "", true)},
-		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: r.ca.pool, MinVersion: tls.VersionTLS12}
+	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{pkitest.ServerCertificate(t, r.ca)},
+		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: r.ca.Pool(), MinVersion: tls.VersionTLS12}
 	r.srv.StartTLS()
 	t.Cleanup(r.srv.Close)
 	return r
@@ -239,7 +162,7 @@ type edge struct {
 }
 
 func (r *rig) dial(cert *tls.Certificate) (*edge, error) {
-	tlsCfg := &tls.Config{RootCAs: r.ca.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	tlsCfg := &tls.Config{RootCAs: r.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	if cert != nil {
 		tlsCfg.Certificates = []tls.Certificate{*cert}
 	}
@@ -256,12 +179,8 @@ func (r *rig) dial(cert *tls.Certificate) (*edge, error) {
 // connect joins node with a valid certificate and sends a hello holding the given objects.
 func (r *rig) connect(node string, held ...wire.ObjectRef) *edge {
 	r.t.Helper()
-	if _, ok := r.nodes.uids[node]; !ok {
-		r.nodes.mu.Lock()
-		r.nodes.uids[node] = "uid-" + node
-		r.nodes.mu.Unlock()
-	}
-	cert := r.ca.issue(r.t, node, "uid-"+node, false)
+	r.nodes.Set(node, "uid-"+node)
+	cert := pkitest.NodeCertificate(r.t, r.ca, node, "uid-"+node, time.Hour)
 	e, err := r.dial(&cert)
 	if err != nil {
 		r.t.Fatalf("dialing as %s: %v", node, err)

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgetwin/edgetwin/cloud/pki/pkitest"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -120,8 +121,8 @@ func TestANodeReceivesOnlyItsOwnObjects(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	r := newRig(t, nil)
-	r.nodes.uids["edge-1"] = "uid-edge-1"
-	other := newTestCA(t)
+	r.nodes.Set("edge-1", "uid-edge-1")
+	other := pkitest.NewCA(t)
 
 	t.Run("a client without a certificate is refused before the upgrade", func(t *testing.T) {
 		e, err := r.dial(nil)
@@ -130,13 +131,13 @@ func TestRefusals(t *testing.T) {
 		}
 	})
 	t.Run("a certificate from another CA fails the TLS handshake", func(t *testing.T) {
-		cert := other.issue(t, "edge-1", "uid-edge-1", false)
+		cert := pkitest.NodeCertificate(t, other, "edge-1", "uid-edge-1", time.Hour)
 		if _, err := r.dial(&cert); err == nil {
 			t.Fatal("a certificate from another CA was accepted")
 		}
 	})
 	t.Run("a certificate for an earlier incarnation of the node is refused", func(t *testing.T) {
-		cert := r.ca.issue(t, "edge-1", "uid-of-a-deleted-edgenode", false)
+		cert := pkitest.NodeCertificate(t, r.ca, "edge-1", "uid-of-a-deleted-edgenode", time.Hour)
 		e, err := r.dial(&cert)
 		if err == nil || e.resp == nil || e.resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("dial: err %v, response %+v; want 403", err, e.resp)
@@ -146,13 +147,13 @@ func TestRefusals(t *testing.T) {
 		})
 	})
 	t.Run("a certificate for a node that does not exist is refused", func(t *testing.T) {
-		cert := r.ca.issue(t, "ghost", "uid-ghost", false)
+		cert := pkitest.NodeCertificate(t, r.ca, "ghost", "uid-ghost", time.Hour)
 		if e, err := r.dial(&cert); err == nil || e.resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("dial as a node without an EdgeNode: err %v; want 403", err)
 		}
 	})
 	t.Run("an unsupported protocol version is refused with the reason", func(t *testing.T) {
-		cert := r.ca.issue(t, "edge-1", "uid-edge-1", false)
+		cert := pkitest.NodeCertificate(t, r.ca, "edge-1", "uid-edge-1", time.Hour)
 		e, err := r.dial(&cert)
 		if err != nil {
 			t.Fatal(err)

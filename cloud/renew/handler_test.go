@@ -18,7 +18,6 @@ package renew_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -27,15 +26,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgetwin/edgetwin/cloud/hub/hubtest"
 	"github.com/edgetwin/edgetwin/cloud/pki"
+	"github.com/edgetwin/edgetwin/cloud/pki/pkitest"
 	"github.com/edgetwin/edgetwin/cloud/renew"
 )
 
@@ -44,46 +43,17 @@ const (
 	nodeUID  = "6f1c2a9e-1b7d-4c55-9e0a-3d2f8b7a6c41"
 )
 
-// nodes is an in-memory hub.Authorizer: the EdgeNodes that exist, by name, with their UIDs.
-type nodes struct {
-	mu   sync.Mutex
-	uids map[string]string
-}
-
-func (n *nodes) Authorize(_ context.Context, name, uid string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	got, ok := n.uids[name]
-	switch {
-	case !ok:
-		return fmt.Errorf("EdgeNode %s does not exist", name)
-	case got != uid:
-		return fmt.Errorf("the certificate was issued for an earlier EdgeNode %s", name)
-	}
-	return nil
-}
-
-func (n *nodes) set(name, uid string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if uid == "" {
-		delete(n.uids, name)
-		return
-	}
-	n.uids[name] = uid
-}
-
 // server is the Handler behind a TLS listener on loopback configured as cloud/server's.
 type server struct {
 	*httptest.Server
 	ca    *pki.CA
-	nodes *nodes
+	nodes *hubtest.Nodes
 }
 
 func newServer(t *testing.T, validity time.Duration) *server {
 	t.Helper()
 	ca := newCA(t)
-	s := &server{ca: ca, nodes: &nodes{uids: map[string]string{nodeName: nodeUID}}}
+	s := &server{ca: ca, nodes: authorizer(nodeName, nodeUID)}
 	mux := http.NewServeMux()
 	mux.Handle(renew.Path, &renew.Handler{CA: ca, Authorizer: s.nodes, CertificateValidity: validity})
 	s.Server = httptest.NewUnstartedServer(mux)
@@ -98,13 +68,13 @@ func newServer(t *testing.T, validity time.Duration) *server {
 	return s
 }
 
-func newCA(t *testing.T) *pki.CA {
-	t.Helper()
-	ca, err := pki.NewCA(24 * time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
+func newCA(t *testing.T) *pki.CA { return pkitest.NewCA(t) }
+
+// authorizer knows one node.
+func authorizer(name, uid string) *hubtest.Nodes {
+	n := hubtest.NewNodes()
+	n.Set(name, uid)
+	return n
 }
 
 // csr returns a new key and a PEM CSR for it that asks for the subject given.
@@ -124,18 +94,7 @@ func csr(t *testing.T, commonName string) (*ecdsa.PrivateKey, string) {
 
 // nodeCertificate issues a certificate for edge-1 from ca, as a join would.
 func nodeCertificate(t *testing.T, ca *pki.CA) tls.Certificate {
-	t.Helper()
-	key, req := csr(t, nodeName)
-	certPEM, err := ca.SignNodeCSR([]byte(req), nodeName, nodeUID, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(certPEM)
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+	return pkitest.NodeCertificate(t, ca, nodeName, nodeUID, time.Hour)
 }
 
 // post sends body to the renewal endpoint, presenting the client certificates given.
@@ -228,10 +187,10 @@ func TestRenewalRefusals(t *testing.T) {
 	}{
 		{name: "a caller without a client certificate is unauthorized", body: requestBody(t, goodCSR), noCert: true,
 			wantStatus: http.StatusUnauthorized, wantReason: renew.ReasonNoCertificate},
-		{name: "a node whose EdgeNode was deleted is forbidden", node: func() { s.nodes.set(nodeName, "") },
+		{name: "a node whose EdgeNode was deleted is forbidden", node: func() { s.nodes.Set(nodeName, "") },
 			body: requestBody(t, goodCSR), wantStatus: http.StatusForbidden, wantReason: renew.ReasonNodeRefused},
 		{name: "a node whose EdgeNode was re-created is forbidden",
-			node: func() { s.nodes.set(nodeName, "0d3c1e2f-5a6b-4c7d-8e9f-a0b1c2d3e4f5") },
+			node: func() { s.nodes.Set(nodeName, "0d3c1e2f-5a6b-4c7d-8e9f-a0b1c2d3e4f5") },
 			body: requestBody(t, goodCSR), wantStatus: http.StatusForbidden, wantReason: renew.ReasonNodeRefused},
 		{name: "a body that is not JSON is a bad request", body: "\x00garbage{",
 			wantStatus: http.StatusBadRequest, wantReason: renew.ReasonInvalidRequest},
@@ -246,7 +205,7 @@ func TestRenewalRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s.nodes.set(nodeName, nodeUID)
+			s.nodes.Set(nodeName, nodeUID)
 			if tt.node != nil {
 				tt.node()
 			}
@@ -284,7 +243,7 @@ func TestACertificateFromAnotherCAFailsTheHandshake(t *testing.T) {
 func TestTheHandlerRefusesARequestWithoutVerifiedTLS(t *testing.T) {
 	ca := newCA(t)
 	_, req := csr(t, nodeName)
-	h := &renew.Handler{CA: ca, Authorizer: &nodes{uids: map[string]string{nodeName: nodeUID}}}
+	h := &renew.Handler{CA: ca, Authorizer: authorizer(nodeName, nodeUID)}
 	current := nodeCertificate(t, ca)
 	for name, state := range map[string]*tls.ConnectionState{
 		"plain HTTP":                       nil,
@@ -306,7 +265,7 @@ func TestTheHandlerRefusesARequestWithoutVerifiedTLS(t *testing.T) {
 
 func TestOnlyPOSTIsAllowed(t *testing.T) {
 	rec := httptest.NewRecorder()
-	(&renew.Handler{CA: newCA(t), Authorizer: &nodes{}}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, renew.Path, nil))
+	(&renew.Handler{CA: newCA(t), Authorizer: hubtest.NewNodes()}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, renew.Path, nil))
 	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != http.MethodPost {
 		t.Errorf("GET: status %d, Allow %q", rec.Code, rec.Header().Get("Allow"))
 	}
