@@ -621,17 +621,14 @@ func (t *DeviceTwin) handleTwinUpdate(ns, name string, payload []byte) {
 	now := t.now()
 	u, err := ParseUpdate(payload)
 	if err != nil {
-		t.countRefusal(requestRefusal(err), 1)
-		t.publish(resultTopic, Result{BaseMessage: t.base(EventID(payload), now), Code: Code(err), Reason: err.Error()})
+		t.refuse(resultTopic, EventID(payload), now, requestRefusal(err), err, false)
 		return
 	}
 	t.mu.Lock()
 	d := t.devices[deviceID(ns, name)]
 	if d == nil {
 		t.mu.Unlock()
-		t.countRefusal(RefusedUnknownDevice, 1)
-		err := fmt.Errorf("%w: no device %s/%s on this node", ErrUnknownDevice, ns, name)
-		t.publish(resultTopic, Result{BaseMessage: t.base(u.EventID, now), Code: Code(err), Reason: err.Error()})
+		t.refuse(resultTopic, u.EventID, now, RefusedUnknownDevice, unknownDevice(ns, name), false)
 		return
 	}
 	var accepted []meta.Twin
@@ -719,7 +716,7 @@ func (t *DeviceTwin) handleTwinGet(ns, name string, payload []byte) {
 	d := t.devices[deviceID(ns, name)]
 	result := Result{BaseMessage: t.base(r.EventID, now)}
 	if d == nil {
-		err := fmt.Errorf("%w: no device %s/%s on this node", ErrUnknownDevice, ns, name)
+		err := unknownDevice(ns, name)
 		result.Code, result.Reason = Code(err), err.Error()
 	} else {
 		result.Version, result.Twin = d.version, d.msgTwins()
@@ -728,23 +725,37 @@ func (t *DeviceTwin) handleTwinGet(ns, name string, payload []byte) {
 	t.publish(resultTopic, result)
 }
 
+// unknownDevice is the error for a request about a device this node does not hold.
+func unknownDevice(ns, name string) error {
+	return fmt.Errorf("%w: no device %s/%s on this node", ErrUnknownDevice, ns, name)
+}
+
+// refuse counts a request refused before it changed anything and answers it on topic with the
+// request's kind of result (a state result for state/update, a twin result otherwise).
+func (t *DeviceTwin) refuse(topic, eventID string, now int64, reason string, err error, stateResult bool) {
+	t.countRefusal(reason, 1)
+	base := t.base(eventID, now)
+	if stateResult {
+		t.publish(topic, StateResult{BaseMessage: base, Code: Code(err), Reason: err.Error()})
+		return
+	}
+	t.publish(topic, Result{BaseMessage: base, Code: Code(err), Reason: err.Error()})
+}
+
 // handleStateUpdate stores the device's state with its outbox report in one transaction.
 func (t *DeviceTwin) handleStateUpdate(ns, name string, payload []byte) {
 	resultTopic := DeviceTopic(ns, name, OpStateUpdateResult)
 	now := t.now()
 	u, err := ParseStateUpdate(payload)
 	if err != nil {
-		t.countRefusal(requestRefusal(err), 1)
-		t.publish(resultTopic, StateResult{BaseMessage: t.base(EventID(payload), now), Code: Code(err), Reason: err.Error()})
+		t.refuse(resultTopic, EventID(payload), now, requestRefusal(err), err, true)
 		return
 	}
 	t.mu.Lock()
 	d := t.devices[deviceID(ns, name)]
 	if d == nil {
 		t.mu.Unlock()
-		t.countRefusal(RefusedUnknownDevice, 1)
-		err := fmt.Errorf("%w: no device %s/%s on this node", ErrUnknownDevice, ns, name)
-		t.publish(resultTopic, StateResult{BaseMessage: t.base(u.EventID, now), Code: Code(err), Reason: err.Error()})
+		t.refuse(resultTopic, u.EventID, now, RefusedUnknownDevice, unknownDevice(ns, name), true)
 		return
 	}
 	st := meta.DeviceState{Namespace: ns, Name: name, State: u.State, At: now}
