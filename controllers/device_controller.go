@@ -18,38 +18,67 @@ package controllers
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
-// DeviceReconciler keeps each Device's derived status true to its model and its node.
+// DefaultEdgeCleanupTimeout bounds how long a deleted device waits for its online edge node to
+// remove it.
+const DefaultEdgeCleanupTimeout = 30 * time.Second
+
+// DeviceReconciler keeps each Device's derived status true to its model and its node, and
+// holds a deleted device until its edge node has removed it.
 type DeviceReconciler struct {
 	client.Client
+	// Sessions is CloudHub; nil when cloudcore runs without it (nothing to wait for then).
+	Sessions Sessions
+	// Clock is injected so tests control time.
+	Clock clock.PassiveClock
+	// EdgeCleanupTimeout bounds the wait for an online node to remove a deleted device.
+	EdgeCleanupTimeout time.Duration
+
+	waits sync.Map // types.NamespacedName → time.Time: when the wait for the edge began
 }
 
-// +kubebuilder:rbac:groups=edgetwin.dev,resources=devices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=devices,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=edgetwin.dev,resources=devices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=devices/finalizers,verbs=update
 // +kubebuilder:rbac:groups=edgetwin.dev,resources=devicemodels,verbs=get;list;watch
 // +kubebuilder:rbac:groups=edgetwin.dev,resources=edgenodes,verbs=get;list;watch
 
 // Reconcile recomputes a device's conditions from its model and node and patches its status
-// when, and only when, something changed.
+// when, and only when, something changed. A deleted device is released once its node removed it.
 func (r *DeviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	dev := &v1alpha1.Device{}
 	if err := r.Get(ctx, req.NamespacedName, dev); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if dev.DeletionTimestamp != nil {
+		return r.release(ctx, dev)
+	}
+	if !controllerutil.ContainsFinalizer(dev, v1alpha1.FinalizerEdgeCleanup) {
+		before := dev.DeepCopy()
+		controllerutil.AddFinalizer(dev, v1alpha1.FinalizerEdgeCleanup)
+		if err := r.Patch(ctx, dev, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	before := dev.DeepCopy()
 
@@ -76,6 +105,58 @@ func (r *DeviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// retried from the newer object instead of overwriting it.
 	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 	return ctrl.Result{}, r.Status().Patch(ctx, dev, patch)
+}
+
+// release removes the edge-cleanup finalizer once the device's node no longer holds it, or
+// at once if the node is not connected (its next resync removes the device), or when the wait
+// has lasted EdgeCleanupTimeout (an unresponsive node must not block deletion for ever).
+func (r *DeviceReconciler) release(ctx context.Context, dev *v1alpha1.Device) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(dev, v1alpha1.FinalizerEdgeCleanup) {
+		return ctrl.Result{}, nil
+	}
+	if r.Sessions != nil {
+		ref := wire.ObjectRef{Kind: wire.KindDevice, Namespace: dev.Namespace, Name: dev.Name}
+		connected, held := r.Sessions.Holds(dev.Spec.NodeName, ref)
+		if connected && held {
+			waited := r.clock().Since(r.waitStart(dev))
+			timeout := r.EdgeCleanupTimeout
+			if timeout <= 0 {
+				timeout = DefaultEdgeCleanupTimeout
+			}
+			if waited < timeout {
+				// The acknowledgement does not wake this controller; a short poll is cheap for
+				// the few devices being deleted at any time.
+				return ctrl.Result{RequeueAfter: 250 * time.Millisecond}, nil
+			}
+			ctrl.LoggerFrom(ctx).Info("The edge node did not confirm removing the device in time; "+
+				"releasing it anyway (the node's next resync removes it)",
+				"node", dev.Spec.NodeName, "waited", waited.Round(time.Second))
+		}
+	}
+	before := dev.DeepCopy()
+	controllerutil.RemoveFinalizer(dev, v1alpha1.FinalizerEdgeCleanup)
+	err := r.Patch(ctx, dev, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err == nil || apierrors.IsNotFound(err) {
+		r.waits.Delete(client.ObjectKeyFromObject(dev))
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
+
+// waitStart is when this cloudcore first saw the device deleted. The wait is timed on
+// cloudcore's own clock rather than from deletionTimestamp, which is the API server's: a skew
+// between the two must not cut the wait short or stretch it. A restarted cloudcore waits again,
+// once, which keeps the bound.
+func (r *DeviceReconciler) waitStart(dev *v1alpha1.Device) time.Time {
+	now := r.clock().Now()
+	t, _ := r.waits.LoadOrStore(client.ObjectKeyFromObject(dev), now)
+	return t.(time.Time)
+}
+
+func (r *DeviceReconciler) clock() clock.PassiveClock {
+	if r.Clock == nil {
+		return clock.RealClock{}
+	}
+	return r.Clock
 }
 
 // SetupWithManager watches Devices, and the models and nodes they refer to.

@@ -18,12 +18,17 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -31,36 +36,80 @@ import (
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 )
 
-// DeviceModelReconciler keeps each DeviceModel's counts (properties, devices using it) current.
+// DeviceModelReconciler keeps each DeviceModel's counts (properties, devices using it) current,
+// and keeps a model that devices still use from disappearing from under them.
 type DeviceModelReconciler struct {
 	client.Client
 }
 
-// +kubebuilder:rbac:groups=edgetwin.dev,resources=devicemodels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=devicemodels,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=edgetwin.dev,resources=devicemodels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=edgetwin.dev,resources=devicemodels/finalizers,verbs=update
 // +kubebuilder:rbac:groups=edgetwin.dev,resources=devices,verbs=get;list;watch
 
-// Reconcile recounts the model's properties and the devices that use it.
+// Reconcile recounts the model's properties and the devices that use it, and holds a deleted
+// model (finalizer) until no device uses it.
 func (r *DeviceModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	model := &v1alpha1.DeviceModel{}
 	if err := r.Get(ctx, req.NamespacedName, model); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := model.DeepCopy()
-
 	var devices v1alpha1.DeviceList
 	if err := r.List(ctx, &devices, client.InNamespace(model.Namespace),
 		client.MatchingFields{IndexDeviceModelName: model.Name}); err != nil {
 		return ctrl.Result{}, err
 	}
+	deleting := model.DeletionTimestamp != nil
+	if !deleting && !controllerutil.ContainsFinalizer(model, v1alpha1.FinalizerInUse) {
+		// Before anything else, so no device can come to depend on a model without it.
+		before := model.DeepCopy()
+		controllerutil.AddFinalizer(model, v1alpha1.FinalizerInUse)
+		if err := r.Patch(ctx, model, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	before := model.DeepCopy()
 	model.Status.ObservedGeneration = model.Generation
 	model.Status.PropertyCount = int32(len(model.Spec.Properties))
 	model.Status.Devices = int32(len(devices.Items))
-
-	if equality.Semantic.DeepEqual(before.Status, model.Status) {
-		return ctrl.Result{}, nil
+	setInUse(model, devices.Items)
+	if !equality.Semantic.DeepEqual(before.Status, model.Status) {
+		if err := r.Status().Patch(ctx, model, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
-	return ctrl.Result{}, r.Status().Patch(ctx, model, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+
+	if deleting && len(devices.Items) == 0 && controllerutil.ContainsFinalizer(model, v1alpha1.FinalizerInUse) {
+		before := model.DeepCopy()
+		controllerutil.RemoveFinalizer(model, v1alpha1.FinalizerInUse)
+		patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+		return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, model, patch))
+	}
+	return ctrl.Result{}, nil
+}
+
+// setInUse sets the InUse condition, naming the devices that use the model (a few of them).
+func setInUse(model *v1alpha1.DeviceModel, devices []v1alpha1.Device) {
+	gen := model.Generation
+	if len(devices) == 0 {
+		setCondition(&model.Status.Conditions, gen, v1alpha1.ConditionInUse, metav1.ConditionFalse, v1alpha1.ReasonNotInUse,
+			"no device refers to this model")
+		return
+	}
+	names := make([]string, 0, len(devices))
+	for i := range devices {
+		names = append(names, devices[i].Name)
+	}
+	slices.Sort(names)
+	if len(names) > maxListed {
+		names = append(names[:maxListed:maxListed], fmt.Sprintf("and %d more", len(devices)-maxListed))
+	}
+	msg := fmt.Sprintf("used by %d device(s): %s", len(devices), strings.Join(names, ", "))
+	if model.DeletionTimestamp != nil {
+		msg += "; the model is deleted once no device uses it"
+	}
+	setCondition(&model.Status.Conditions, gen, v1alpha1.ConditionInUse, metav1.ConditionTrue, v1alpha1.ReasonInUse, msg)
 }
 
 // SetupWithManager watches DeviceModels and the devices that refer to them. Only device events

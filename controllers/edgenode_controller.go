@@ -38,6 +38,7 @@ import (
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/cloud/nodestatus"
+	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
 // Sessions is what the EdgeNode controller needs of CloudHub: each node's session state, and a
@@ -47,6 +48,9 @@ type Sessions interface {
 	Tracker() *nodestatus.Tracker
 	// Disconnect closes a node's session.
 	Disconnect(node, reason, message string)
+	// Holds reports whether node holds a session, and whether its edge holds the object ref (or
+	// will once what is queued for it arrives).
+	Holds(node string, ref wire.ObjectRef) (connected, held bool)
 }
 
 // EdgeNodeReconciler keeps each EdgeNode's status true to its agent's session: Connected (from

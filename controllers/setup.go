@@ -46,6 +46,9 @@ type Options struct {
 	Clock clock.PassiveClock
 	// HeartbeatInterval and GracePeriod tune the EdgeNode controller (see EdgeNodeReconciler).
 	HeartbeatInterval, GracePeriod time.Duration
+	// EdgeCleanupTimeout bounds how long a deleted device waits for its online node to remove it;
+	// default DefaultEdgeCleanupTimeout.
+	EdgeCleanupTimeout time.Duration
 }
 
 // SetupWithManager registers the field indexes and every reconciler with the manager. cloudcore
@@ -64,7 +67,8 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	}
 
 	c := mgr.GetClient()
-	if err := (&DeviceReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+	if err := (&DeviceReconciler{Client: c, Sessions: opts.Sessions, Clock: opts.Clock,
+		EdgeCleanupTimeout: opts.EdgeCleanupTimeout}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Device controller: %w", err)
 	}
 	if err := (&DeviceModelReconciler{Client: c}).SetupWithManager(mgr); err != nil {

@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,6 +38,7 @@ import (
 
 	"github.com/edgetwin/edgetwin/cloud/nodestatus"
 	"github.com/edgetwin/edgetwin/pkg/controlplane"
+	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
 // The integration suite: one real kube-apiserver and etcd for the package, the generated CRDs
@@ -44,6 +46,11 @@ import (
 var (
 	k8s        client.Client // talks to the API server directly, not through the manager's cache
 	kubeconfig string        // an admin kubeconfig for real kubectl
+	cfg        *rest.Config  // the admin config, for the API server's own /metrics
+	mgrClient  client.Client // the manager's client (reads from its cache), as cloudcore's writers use it
+
+	// deviceReports applies edge reports with the default budget, as cloudcore wires it.
+	deviceReports *DeviceReports
 
 	// sessions plays CloudHub: a real session tracker fed by the tests, and a record of the
 	// sessions the controllers asked to close. clk drives the EdgeNode controller's time.
@@ -61,6 +68,30 @@ type testSessions struct {
 	tracker *nodestatus.Tracker
 	mu      sync.Mutex
 	closed  map[string]string // node → reason
+	holding map[string]bool   // node → held; a node absent here has no session
+}
+
+// Holds plays CloudHub's answer: a node the test set holding is connected, and holds every
+// object exactly while its value is true.
+func (s *testSessions) Holds(node string, _ wire.ObjectRef) (connected, held bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held, connected = s.holding[node]
+	return connected, held
+}
+
+// setHolding sets what Holds answers for node; nil means the node has no session.
+func (s *testSessions) setHolding(node string, held *bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holding == nil {
+		s.holding = map[string]bool{}
+	}
+	if held == nil {
+		delete(s.holding, node)
+		return
+	}
+	s.holding[node] = *held
 }
 
 func (s *testSessions) Tracker() *nodestatus.Tracker { return s.tracker }
@@ -128,6 +159,13 @@ func runSuite(m *testing.M) int {
 	go sessions.tracker.Run(ctx.Done())
 	opts := Options{Sessions: sessions, Clock: clk, HeartbeatInterval: heartbeatInterval, GracePeriod: gracePeriod}
 	if err := SetupWithManager(ctx, mgr, opts); err != nil {
+		cancel()
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg, mgrClient = cp.Config, mgr.GetClient()
+	deviceReports = NewDeviceReports(mgrClient, ReportsOptions{})
+	if err := mgr.Add(deviceReports); err != nil {
 		cancel()
 		fmt.Fprintln(os.Stderr, err)
 		return 1

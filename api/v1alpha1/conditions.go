@@ -35,6 +35,10 @@ const (
 	// ConditionConnected (EdgeNode) is True while the node's edge agent holds a session with
 	// cloudcore.
 	ConditionConnected = "Connected"
+
+	// ConditionInUse (DeviceModel) is True while devices refer to the model. A model in use is
+	// not deleted: its finalizer waits, and the message names the devices that still use it.
+	ConditionInUse = "InUse"
 )
 
 // Condition reasons. They are CamelCase words a program can branch on; the message carries the
@@ -76,8 +80,23 @@ const (
 	// ReasonProtocolVersionRefused: the agent speaks a protocol version cloudcore does not accept.
 	ReasonProtocolVersionRefused = "ProtocolVersionRefused"
 
+	// ReasonInUse: devices refer to the model; deleting it waits until none does.
+	ReasonInUse = "DevicesReferToIt"
+	// ReasonNotInUse: no device refers to the model.
+	ReasonNotInUse = "NoDevicesReferToIt"
+
 	// ReasonReady: every specific condition is True.
 	ReasonReady = "Ready"
 	// ReasonNotReady: at least one specific condition is not True; the message names them.
 	ReasonNotReady = "NotReady"
+)
+
+// Finalizers cloudcore puts on its objects.
+const (
+	// FinalizerEdgeCleanup (Device) holds a deleted device until its edge node has removed it, for
+	// a bounded time; an offline or deleted node does not hold it (it is removed on the node's
+	// next resync).
+	FinalizerEdgeCleanup = "edgetwin.dev/edge-cleanup"
+	// FinalizerInUse (DeviceModel) holds a deleted model while devices still refer to it.
+	FinalizerInUse = "edgetwin.dev/in-use"
 )

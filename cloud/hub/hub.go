@@ -193,14 +193,6 @@ func (h *Hub) appliedSeq(node string) uint64 {
 	return h.applied[node]
 }
 
-func (h *Hub) setApplied(node string, seq uint64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if seq > h.applied[node] {
-		h.applied[node] = seq
-	}
-}
-
 // Changed tells the hub that the object ref of its kind may have changed for node: it asks the
 // kind's projection what the node should hold now and queues an upsert or a delete if that
 // differs from what the node holds. Projections call it from their event handlers; it does not
@@ -209,6 +201,33 @@ func (h *Hub) Changed(ctx context.Context, node string, ref wire.ObjectRef) {
 	if s := h.session(node); s != nil {
 		s.reconcile(ctx, ref)
 	}
+}
+
+// Applied records that the reports of node up to seq have been applied, and acknowledges them
+// to the node's session if it has one (a later session learns it from its Welcome). A ReportSink
+// whose writes complete after Apply returned calls it.
+func (h *Hub) Applied(node string, seq uint64) {
+	h.mu.Lock()
+	advanced := seq > h.applied[node]
+	if advanced {
+		h.applied[node] = seq
+	}
+	s := h.sessions[node]
+	h.mu.Unlock()
+	if advanced && s != nil {
+		s.ack(seq)
+	}
+}
+
+// Holds reports whether node holds a session, and whether the edge holds the object ref (or
+// will once what is queued for it arrives). Without a session, held is false: nothing can be
+// known, and the resync on the next connect removes what should not be there.
+func (h *Hub) Holds(node string, ref wire.ObjectRef) (connected, held bool) {
+	s := h.session(node)
+	if s == nil {
+		return false, false
+	}
+	return true, s.holds(ref.Key())
 }
 
 // Disconnect closes a node's session, for example because its EdgeNode was deleted.

@@ -275,3 +275,47 @@ func TestAnOverflowingQueueClosesTheSessionForAResync(t *testing.T) {
 		t.Fatal("the overflowing session is still registered")
 	}
 }
+
+func TestReportsAppliedLaterAreAcknowledgedThenAndNeverBackwards(t *testing.T) {
+	r := newRig(t, nil)
+	e := r.connect("edge-1")
+	e.syncUp()
+	r.hub.Applied("edge-1", 5) // a status write carrying reports up to 5 landed
+	if got := describe(e.recv()); got != "ack seq 5" {
+		t.Fatalf("got %q, want the ack of 5", got)
+	}
+	r.hub.Applied("edge-1", 4) // an answer that arrives late acknowledges nothing
+	r.hub.Applied("edge-2", 9) // a node without a session: remembered for its Welcome
+	e.send(&wire.Message{ID: "r", Type: wire.TypeReport, Reports: []wire.Report{{Seq: 6, Kind: "Test", Name: "x", Body: json.RawMessage("{}")}}})
+	if got := describe(e.recv()); got != "ack seq 6" {
+		t.Fatalf("got %q, want only the ack of 6 (no backwards ack of 4)", got)
+	}
+	if m := r.connect("edge-2").recv(); m.Type != wire.TypeWelcome || m.Welcome.AckedSeq != 9 {
+		t.Fatalf("edge-2's welcome = %+v, want AckedSeq 9", m)
+	}
+}
+
+func TestHoldsFollowsTheEdgesAcknowledgements(t *testing.T) {
+	r := newRig(t, nil)
+	a := r.store.set(t, "edge-1", "a", 1)
+	if connected, held := r.hub.Holds("edge-1", a.Ref); connected || held {
+		t.Fatalf("Holds before any session = %v, %v; want false, false", connected, held)
+	}
+	e := r.connect("edge-1")
+	e.syncUp()
+	if connected, held := r.hub.Holds("edge-1", a.Ref); !connected || !held {
+		t.Fatalf("Holds after the edge acknowledged a = %v, %v; want true, true", connected, held)
+	}
+	r.store.remove("edge-1", "a")
+	r.hub.Changed(context.Background(), "edge-1", a.Ref)
+	m := e.recv()
+	if describe(m) != "delete a" {
+		t.Fatalf("got %q, want the delete of a", describe(m))
+	}
+	// Sent but not yet acknowledged: the edge may still hold it.
+	if _, held := r.hub.Holds("edge-1", a.Ref); !held {
+		t.Fatal("Holds = false before the edge acknowledged the delete")
+	}
+	e.ack(m)
+	waitFor(t, "the delete to be acknowledged", func() bool { _, held := r.hub.Holds("edge-1", a.Ref); return !held })
+}

@@ -73,8 +73,10 @@ type StatusSink interface {
 }
 
 // ReportSink applies reports from the edge. Apply must be idempotent and ignore reports older
-// than what it already applied; it returns the highest sequence it has applied (or durably
-// queued for applying) so the hub can acknowledge it.
+// than what it already took; it returns the highest sequence already applied, so the hub can
+// acknowledge it at once. Reports applied later (a status write that waits for its turn under the
+// write budget) are acknowledged through Hub.Applied: the edge keeps a report until then, so a
+// report taken but not yet written is never lost when cloudcore dies.
 type ReportSink interface {
 	Apply(ctx context.Context, node string, reports []wire.Report) (uint64, error)
 }

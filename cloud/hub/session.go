@@ -372,11 +372,30 @@ func (s *session) report(ctx context.Context, reports []wire.Report) {
 	if seq == 0 {
 		return
 	}
-	s.hub.setApplied(s.node, seq)
+	s.hub.Applied(s.node, seq) // acknowledges only an advance, so a late answer never acks backwards
+}
+
+// ack queues the acknowledgement of every report up to seq.
+func (s *session) ack(seq uint64) {
 	s.mu.Lock()
 	s.queue.push(&wire.Message{ID: s.hub.nextID(), Type: wire.TypeAck, Seq: seq})
 	s.mu.Unlock()
 	s.kick()
+}
+
+// holds reports whether the edge holds key, or will once what is queued and in flight arrives.
+// A delete in flight counts as held until the edge acknowledges it.
+func (s *session) holds(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.held[key]; ok {
+		return true
+	}
+	if v, ok := s.inflight[key]; ok && v != "" {
+		return true
+	}
+	m, ok := s.queue.pending(key)
+	return ok && m.Type == wire.TypeUpsert
 }
 
 // synced reports whether the resync was sent and every object sent since has been acknowledged.

@@ -83,6 +83,10 @@ func (d *Devices) Get(ctx context.Context, node string, ref wire.ObjectRef) (hub
 }
 
 func (d *Devices) project(ctx context.Context, dev *v1alpha1.Device) (hub.Object, bool, error) {
+	if dev.DeletionTimestamp != nil {
+		// Deleted, held by its finalizer until the node confirms removing it.
+		return hub.Object{}, false, nil
+	}
 	model := &v1alpha1.DeviceModel{}
 	if err := d.Reader.Get(ctx, types.NamespacedName{Namespace: dev.Namespace, Name: dev.Spec.ModelRef.Name}, model); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -45,6 +45,8 @@ import (
 	"github.com/edgetwin/edgetwin/cloud/projection"
 	"github.com/edgetwin/edgetwin/cloud/renew"
 	"github.com/edgetwin/edgetwin/cloud/reports"
+	"github.com/edgetwin/edgetwin/controllers"
+	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
 // Options configure the endpoint.
@@ -62,6 +64,8 @@ type Options struct {
 	CertificateValidity time.Duration
 	// PingInterval and PongWait tune keepalive (see hub.Config).
 	PingInterval, PongWait time.Duration
+	// StatusWrites is the budget of the device status writes that apply the edge's reports.
+	StatusWrites controllers.ReportsOptions
 }
 
 // Endpoint is the assembled endpoint.
@@ -83,6 +87,11 @@ func (s Sessions) Tracker() *nodestatus.Tracker { return s.e.Tracker }
 
 // Disconnect implements controllers.Sessions.
 func (s Sessions) Disconnect(node, reason, message string) { s.e.Hub.Disconnect(node, reason, message) }
+
+// Holds implements controllers.Sessions.
+func (s Sessions) Holds(node string, ref wire.ObjectRef) (connected, held bool) {
+	return s.e.Hub.Holds(node, ref)
+}
 
 // Sessions returns the view of the endpoint that the EdgeNode controller uses.
 func (e *Endpoint) Sessions() Sessions { return Sessions{e: e} }
@@ -117,9 +126,19 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 
 	log := ctrl.Log.WithName("cloudhub")
 	tracker := nodestatus.NewTracker(clock.RealClock{})
-	router := reports.NewRouter(log.WithName("reports"), metrics.Registry)
+	var h *hub.Hub
+	// Reports written after Apply returned are acknowledged through the hub.
+	router := reports.NewRouter(log.WithName("reports"), metrics.Registry, func(node string, seq uint64) { h.Applied(node, seq) })
+	writes := opts.StatusWrites
+	writes.Registerer, writes.Log = metrics.Registry, ctrl.Log.WithName("device-reports")
+	deviceReports := controllers.NewDeviceReports(mgr.GetClient(), writes)
+	router.Handle(wire.ReportKindDeviceTwin, deviceReports)
+	router.Handle(wire.ReportKindDeviceState, deviceReports)
+	if err := mgr.Add(deviceReports); err != nil {
+		return nil, err
+	}
 	devices := &projection.Devices{Reader: mgr.GetClient()}
-	h, err := hub.New(hub.Config{
+	h, err = hub.New(hub.Config{
 		Projections:  []hub.Projection{devices},
 		Identify:     pki.NodeIdentity,
 		Authorizer:   &edgeNodes{reader: mgr.GetClient()},

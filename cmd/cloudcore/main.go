@@ -62,6 +62,7 @@ type options struct {
 	leaderElectionNS  string
 	hub               server.Options
 	heartbeatInterval time.Duration
+	cleanupTimeout    time.Duration
 }
 
 // stringList is a repeatable flag.
@@ -111,6 +112,14 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 		"How long CloudHub waits for any message or pong from an edge node before closing its session.")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 2*time.Minute,
 		"How often a connected EdgeNode's status.lastHeartbeatTime is rewritten.")
+	fs.DurationVar(&o.hub.StatusWrites.Interval, "device-status-interval", controllers.DefaultStatusInterval,
+		"The least time between two status writes of one device: its reports in between are coalesced, the newest value wins.")
+	fs.Float64Var(&o.hub.StatusWrites.QPS, "status-write-qps", controllers.DefaultStatusQPS,
+		"The budget of device status writes per second, all devices together.")
+	fs.IntVar(&o.hub.StatusWrites.Burst, "status-write-burst", controllers.DefaultStatusBurst,
+		"How many device status writes may go at once above --status-write-qps.")
+	fs.DurationVar(&o.cleanupTimeout, "device-cleanup-timeout", controllers.DefaultEdgeCleanupTimeout,
+		"How long a deleted device waits for its connected edge node to confirm removing it; an offline node never holds deletion.")
 	zapOpts := &zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +127,14 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch {
+	case o.hub.StatusWrites.Interval <= 0:
+		return nil, nil, errors.New("--device-status-interval must be positive")
+	case o.hub.StatusWrites.QPS <= 0 || o.hub.StatusWrites.Burst <= 0:
+		return nil, nil, errors.New("--status-write-qps and --status-write-burst must be positive")
+	case o.cleanupTimeout < 0:
+		return nil, nil, errors.New("--device-cleanup-timeout must not be negative")
 	}
 	if o.hub.BindAddress != "0" && len(o.hub.AdvertiseAddresses) == 0 {
 		return nil, nil, errors.New("--advertise-address is required when CloudHub runs (or turn it off with --hub-bind-address=0)")
@@ -132,6 +149,11 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	// As ctrl.GetConfig does: no client-side rate limit (client-go's default is 5/s), so that
+	// cloudcore's own status-write budget is the limit, and API priority and fairness the guard.
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = -1, -1
 	}
 	return cfg, nil
 }
@@ -181,7 +203,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	ctrlOpts := controllers.Options{HeartbeatInterval: o.heartbeatInterval}
+	ctrlOpts := controllers.Options{HeartbeatInterval: o.heartbeatInterval, EdgeCleanupTimeout: o.cleanupTimeout}
 	if o.hub.BindAddress != "0" {
 		endpoint, err := server.New(ctx, mgr, o.hub)
 		if err != nil {

@@ -150,6 +150,9 @@ func TestCloudcoreRefusesBadFlags(t *testing.T) {
 		{"a kubeconfig that does not exist", []string{"--kubeconfig", "/nonexistent/kubeconfig", "--hub-bind-address", "0"},
 			"loading kubeconfig /nonexistent/kubeconfig"},
 		{"CloudHub without an advertised address", []string{"--hub-bind-address", ":10350"}, "--advertise-address is required"},
+		{"a zero status interval", []string{"--hub-bind-address", "0", "--device-status-interval", "0s"}, "--device-status-interval must be positive"},
+		{"a negative write budget", []string{"--hub-bind-address", "0", "--status-write-qps", "-1"}, "--status-write-qps and --status-write-burst must be positive"},
+		{"a negative cleanup timeout", []string{"--hub-bind-address", "0", "--device-cleanup-timeout", "-1s"}, "--device-cleanup-timeout must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

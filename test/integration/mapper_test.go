@@ -30,7 +30,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/edge/twin"
@@ -205,6 +207,9 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 	m.report(ns, "21.5")
 	waitFor(t, "the report to be accepted", func() bool { return metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 1 })
 	waitFor(t, "the outbox to drain", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
+	waitFor(t, "the reported setpoint in the Device status, synced", func() bool {
+		return reported(t, ns, "hall", "setpoint") == "21.5" && deviceCondition(t, ns, "hall", v1alpha1.ConditionSynced) == metav1.ConditionTrue
+	})
 
 	// A value outside the model is refused with a result naming the property, and not queued.
 	m.report(ns, "99")
@@ -241,8 +246,37 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 	patchSetpoint(t, ns, "hall", "19")
 	startCloudcore(t, cc.hubPort)
 	waitFor(t, "the offline report to reach the cloud", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
+	waitFor(t, "the report made offline to land in the Device status", func() bool { return reported(t, ns, "hall", "setpoint") == "21" })
 	waitFor(t, "the mapper to get the new delta", func() bool {
 		var d twin.Delta
 		return json.Unmarshal([]byte(m.last(deltaTopic)), &d) == nil && d.Delta["setpoint"] == "19"
 	})
+}
+
+// reported returns the value the Device's status reports for prop, or "".
+func reported(t *testing.T, ns, name, prop string) string {
+	t.Helper()
+	dev := &v1alpha1.Device{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, dev); err != nil {
+		t.Fatalf("getting device %s/%s: %v", ns, name, err)
+	}
+	for _, tw := range dev.Status.Twins {
+		if tw.Name == prop && tw.Reported != nil {
+			return tw.Reported.Value
+		}
+	}
+	return ""
+}
+
+// deviceCondition returns the status of the Device's condition typ, or "".
+func deviceCondition(t *testing.T, ns, name, typ string) metav1.ConditionStatus {
+	t.Helper()
+	dev := &v1alpha1.Device{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, dev); err != nil {
+		t.Fatalf("getting device %s/%s: %v", ns, name, err)
+	}
+	if c := meta.FindStatusCondition(dev.Status.Conditions, typ); c != nil {
+		return c.Status
+	}
+	return ""
 }
