@@ -71,33 +71,35 @@ func TestKubectlShowsSamples(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl apply -f config/samples: %v\n%s%s", err, out, stderr)
 	}
-	for _, want := range []string{"devicemodel.edgetwin.dev/thermostat", "device.edgetwin.dev/lobby-thermostat", "edgenode.edgetwin.dev/edge-1"} {
+	for _, want := range []string{"devicemodel.edgetwin.dev/thermostat", "device.edgetwin.dev/lobby-thermostat",
+		"device.edgetwin.dev/office-thermostat", "edgenode.edgetwin.dev/edge-1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl apply output %q does not mention %s", out, want)
 		}
 	}
 
+	devices := [][]string{
+		{"lobby-thermostat", "edge-1", "thermostat", "Unknown", "False"},
+		{"office-thermostat", "edge-1", "thermostat", "Unknown", "False"},
+	}
 	tests := []struct {
 		name   string
 		args   []string
 		header []string
-		row    []string // the cells before AGE (AGE and later vary)
+		rows   [][]string // the cells before AGE (AGE and later vary)
 	}{
 		{"devices", []string{"get", "devices", "-n", "default"},
-			[]string{"NAME", "NODE", "MODEL", "STATE", "SYNCED", "AGE"},
-			[]string{"lobby-thermostat", "edge-1", "thermostat", "Unknown", "False"}},
+			[]string{"NAME", "NODE", "MODEL", "STATE", "SYNCED", "AGE"}, devices},
 		{"devices wide", []string{"get", "devices", "-n", "default", "-o", "wide"},
-			[]string{"NAME", "NODE", "MODEL", "STATE", "SYNCED", "AGE", "LAST SEEN"},
-			[]string{"lobby-thermostat", "edge-1", "thermostat", "Unknown", "False"}},
+			[]string{"NAME", "NODE", "MODEL", "STATE", "SYNCED", "AGE", "LAST SEEN"}, devices},
 		{"devicemodels", []string{"get", "devicemodels", "-n", "default"},
 			[]string{"NAME", "PROTOCOL", "PROPERTIES", "DEVICES", "AGE"},
-			[]string{"thermostat", "simulator", "3", "1"}},
+			[][]string{{"thermostat", "simulator", "3", "2"}}},
 		{"edgenodes", []string{"get", "edgenodes", "edge-1"},
 			[]string{"NAME", "CONNECTED", "READY", "DEVICES", "VERSION", "AGE"},
-			[]string{"edge-1", "False", "False", "1"}}, // VERSION is blank until an agent reports one
+			[][]string{{"edge-1", "False", "False", "2"}}}, // VERSION is blank until an agent reports one
 		{"devices by short name", []string{"get", "dev", "-n", "default"},
-			[]string{"NAME", "NODE", "MODEL", "STATE", "SYNCED", "AGE"},
-			[]string{"lobby-thermostat", "edge-1", "thermostat", "Unknown", "False"}},
+			[]string{"NAME", "NODE", "MODEL", "STATE", "SYNCED", "AGE"}, devices},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +112,15 @@ func TestKubectlShowsSamples(t *testing.T) {
 					return false
 				}
 				rows := table(out)
-				return len(rows) == 2 && slices.Equal(rows[0], tt.header) && slices.Equal(rows[1][:len(tt.row)], tt.row)
+				if len(rows) != len(tt.rows)+1 || !slices.Equal(rows[0], tt.header) {
+					return false
+				}
+				for i, want := range tt.rows {
+					if len(rows[i+1]) < len(want) || !slices.Equal(rows[i+1][:len(want)], want) {
+						return false
+					}
+				}
+				return true
 			}).Should(gomega.BeTrue(), func() string { return "last output:\n" + last })
 		})
 	}
