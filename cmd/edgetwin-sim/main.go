@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Command edgetwin-sim is a device simulator: a mapper that speaks edgecore's device-twin MQTT
-// protocol (docs/mqtt.md) for every device of one edge node whose protocol is "simulated" (or
+// protocol (docs/mqtt.md) for every device of one edge node whose protocol is "simulator" (or
 // the one given). It applies and reports back every desired value, so the cloud sees the
 // devices synced, and makes thermostats, switches and counters behave a little like the real
 // ones in between. See pkg/sim.

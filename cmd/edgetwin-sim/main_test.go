@@ -49,7 +49,7 @@ func TestFlags(t *testing.T) {
 		check   func(options) bool
 	}{
 		{"defaults", []string{"--node", "edge-1"}, "", func(o options) bool {
-			return o.cfg.Broker == "tcp://127.0.0.1:1883" && o.cfg.Protocol == "simulated" && o.cfg.ReportInterval == time.Second &&
+			return o.cfg.Broker == "tcp://127.0.0.1:1883" && o.cfg.Protocol == "simulator" && o.cfg.ReportInterval == time.Second &&
 				o.cfg.ClientID == "" && o.httpAddress == "" && o.cfg.Verbosity == 0
 		}},
 		{"everything", []string{"--node=n", "--broker", "tcp://b:1884", "--username", "u", "--password", "p", "--client-id", "c",
@@ -284,7 +284,7 @@ func TestRunSimulatesAndServesWhatItSees(t *testing.T) {
 		}
 	}
 	publish("$hw/events/node/edge-1/membership/updated", `{"event_id":"m1","timestamp":1767225600000,"added_devices":[
-		{"id":"default/thermostat-1","name":"thermostat-1","namespace":"default","model":"thermostat","protocol":"simulated",
+		{"id":"default/thermostat-1","name":"thermostat-1","namespace":"default","model":"thermostat","protocol":"simulator",
 		 "twin":{"temperature":{"metadata":{"type":"float"}},"setpoint":{"metadata":{"type":"double"}}}}],"removed_devices":[]}`)
 	publish("$hw/events/device/default/thermostat-1/twin/update/delta", `{"event_id":"d1","timestamp":1767225600001,"version":"v1",
 		"twin":{"temperature":{"metadata":{"type":"float"}},"setpoint":{"expected":{"value":"25"},"metadata":{"type":"double"}}},
@@ -302,7 +302,7 @@ func TestRunSimulatesAndServesWhatItSees(t *testing.T) {
 		t.Fatalf("devices = %s, want the thermostat", body)
 	}
 	d := devices[0]
-	if d.ID != "default/thermostat-1" || d.Kind != sim.KindThermostat || d.Protocol != "simulated" || d.Values["setpoint"] != "25" ||
+	if d.ID != "default/thermostat-1" || d.Kind != sim.KindThermostat || d.Protocol != "simulator" || d.Values["setpoint"] != "25" ||
 		d.Desired["setpoint"] != "25" || d.Deltas != 1 || d.LastDelta == nil || d.Values["temperature"] == "" {
 		t.Errorf("device = %s", body)
 	}

@@ -103,12 +103,12 @@ func checkOutgoing(t testing.TB, out []outgoing) {
 func TestWhatTheSimulatorSendsIsWhatEdgecoreAccepts(t *testing.T) {
 	s := newTestSim(t)
 	s.handle(nodeTopic(node, opMembershipGetResult), []byte(`{"event_id":"m","devices":[
-		{"id":"default/t","namespace":"default","name":"t","protocol":"simulated","twin":{
+		{"id":"default/t","namespace":"default","name":"t","protocol":"simulator","twin":{
 			"temperature":{"metadata":{"type":"float"}},"setpoint":{"expected":{"value":"24"},"metadata":{"type":"double"}},
 			"power":{"metadata":{"type":"boolean"}}}},
-		{"id":"default/s","namespace":"default","name":"s","protocol":"simulated","twin":{"on":{"metadata":{"type":"boolean"}}}},
-		{"id":"default/c","namespace":"default","name":"c","protocol":"simulated","twin":{"count":{"metadata":{"type":"int"}}}},
-		{"id":"default/g","namespace":"default","name":"g","protocol":"simulated","twin":{"label":{"expected":{"value":"x"}}}}]}`))
+		{"id":"default/s","namespace":"default","name":"s","protocol":"simulator","twin":{"on":{"metadata":{"type":"boolean"}}}},
+		{"id":"default/c","namespace":"default","name":"c","protocol":"simulator","twin":{"count":{"metadata":{"type":"int"}}}},
+		{"id":"default/g","namespace":"default","name":"g","protocol":"simulator","twin":{"label":{"expected":{"value":"x"}}}}]}`))
 	first := s.collect(false)
 	var states, reports int
 	for _, o := range first {
@@ -148,13 +148,13 @@ func FuzzHandleMessage(f *testing.F) {
 		f.Add(topic, edgeFixture(f, name))
 	}
 	f.Add(deviceTopic("default", "c", opTwinUpdateDelta), []byte(`{"delta":{"count":"9","x y":"1"},"twin":{"count":null}}`))
-	f.Add(nodeTopic(node, opMembershipUpdated), []byte(`{"added_devices":[{"id":"a/b","protocol":"simulated","twin":{"on":{}}}]}`))
+	f.Add(nodeTopic(node, opMembershipUpdated), []byte(`{"added_devices":[{"id":"a/b","protocol":"simulator","twin":{"on":{}}}]}`))
 	f.Add(deviceTopic("+", "#", opTwinUpdateDelta), []byte(`{"delta":{}}`))
 	f.Add("", []byte("\x00"))
 	membership := []byte(`{"devices":[
-		{"id":"default/t","namespace":"default","name":"t","protocol":"simulated","twin":{
+		{"id":"default/t","namespace":"default","name":"t","protocol":"simulator","twin":{
 			"temperature":{"metadata":{"type":"float"}},"setpoint":{"metadata":{"type":"double"}},"power":{"metadata":{"type":"boolean"}}}},
-		{"id":"default/c","namespace":"default","name":"c","protocol":"simulated","twin":{"count":{"metadata":{"type":"int"}}}}]}`)
+		{"id":"default/c","namespace":"default","name":"c","protocol":"simulator","twin":{"count":{"metadata":{"type":"int"}}}}]}`)
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
 		s := newTestSim(t)
 		s.handle(nodeTopic(node, opMembershipGetResult), membership)

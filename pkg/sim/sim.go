@@ -37,8 +37,8 @@ import (
 // Defaults of Config.
 const (
 	// DefaultProtocol is the protocol of the devices the simulator drives unless told otherwise:
-	// a Device (or its model) says protocol "simulated" to be simulated.
-	DefaultProtocol = "simulated"
+	// a Device (or its model) says protocol "simulator" to be simulated.
+	DefaultProtocol = "simulator"
 	// AllProtocols as Config.Protocol drives every device of the node, whatever its protocol.
 	AllProtocols = "*"
 	// DefaultReportInterval is how often every device reports its values.

@@ -245,7 +245,7 @@ func TestAfterTheBrokerRestartsTheSimulatorSubscribesAndAsksForItsDevicesAgain(t
 	first, addr := serveBroker(t, "127.0.0.1:0", nil)
 	s, _ := startSim(t, addr, nil)
 	added := `{"event_id":"e1","timestamp":1767225600000,"added_devices":[{"id":"default/switch-1","name":"switch-1",` +
-		`"namespace":"default","model":"switch","protocol":"simulated","twin":{"power":{"metadata":{"type":"boolean"}}}}],"removed_devices":[]}`
+		`"namespace":"default","model":"switch","protocol":"simulator","twin":{"power":{"metadata":{"type":"boolean"}}}}],"removed_devices":[]}`
 	if err := first.Publish(nodeTopic(node, opMembershipUpdated), []byte(added), false, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestAfterTheBrokerRestartsTheSimulatorSubscribesAndAsksForItsDevicesAgain(t
 	reports := make(chan []byte, 100)
 	serveBroker(t, addr, func(second *mqtt.Server) {
 		answer := `{"event_id":"%s","timestamp":1767225700000,"devices":[{"id":"default/switch-2","name":"switch-2",` +
-			`"namespace":"default","model":"switch","protocol":"simulated",` +
+			`"namespace":"default","model":"switch","protocol":"simulator",` +
 			`"twin":{"power":{"expected":{"value":"true"},"metadata":{"type":"boolean"}}}}]}`
 		err := second.Subscribe(nodeTopic(node, opMembershipGet), 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 			var req baseMessage
