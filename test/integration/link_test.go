@@ -36,6 +36,7 @@ import (
 	"github.com/edgetwin/edgetwin/cloud/projection"
 	"github.com/edgetwin/edgetwin/edge/meta"
 	"github.com/edgetwin/edgetwin/pkg/wire"
+	"github.com/edgetwin/edgetwin/test/harness"
 )
 
 func newNamespace(t *testing.T) string {
@@ -93,11 +94,11 @@ func edgeVersion(t *testing.T, dataDir, ns, name string) string {
 
 func token(t *testing.T, node string) string {
 	t.Helper()
-	ca, err := pki.EnsureCA(context.Background(), k8s, systemNamespace, "edgetwin-ca")
+	ca, err := pki.EnsureCA(context.Background(), k8s, harness.SystemNamespace, "edgetwin-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := join.Create(context.Background(), k8s, systemNamespace, node, time.Hour, ca)
+	tok, err := join.Create(context.Background(), k8s, harness.SystemNamespace, node, time.Hour, ca)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func token(t *testing.T, node string) string {
 
 func connected(t *testing.T, node string) func() bool {
 	return func() bool {
-		return kubectl(t, "get", "edgenode", node, "-o", `jsonpath={.status.conditions[?(@.type=="Connected")].status}`) == "True"
+		return cl.Kubectl(t, "get", "edgenode", node, "-o", `jsonpath={.status.conditions[?(@.type=="Connected")].status}`) == "True"
 	}
 }
 
@@ -124,29 +125,29 @@ func TestEdgeNodeJoinsSyncsAndSurvivesRestarts(t *testing.T) {
 	createDevice(t, ns, "lobby", "edge-1", "21")
 	createDevice(t, ns, "elsewhere", "edge-2", "18")
 
-	cc := startCloudcore(t, freePort(t))
+	cc := cl.StartCloudcore(t, harness.FreePort(t))
 	dataDir := t.TempDir()
 	tok := token(t, "edge-1")
 
 	// Join with the token; a second use of it is refused with a clear error.
-	broker := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	out, code := edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", tok, "--name", "edge-1", "--data-dir", dataDir,
+	broker := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	out, code := cl.Run(t, "edgecore", "join", "--server", cc.ServerURL(), "--token", tok, "--name", "edge-1", "--data-dir", dataDir,
 		"--broker-address", broker)
 	if code != 0 || !strings.Contains(out, "node edge-1 joined") {
 		t.Fatalf("edgecore join exited %d:\n%s", code, out)
 	}
-	out, code = edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", tok, "--name", "edge-1", "--data-dir", t.TempDir())
+	out, code = cl.Run(t, "edgecore", "join", "--server", cc.ServerURL(), "--token", tok, "--name", "edge-1", "--data-dir", t.TempDir())
 	if code == 0 || !strings.Contains(out, "unknown or already used join token") {
 		t.Fatalf("reusing the token: exit %d, output:\n%s", code, out)
 	}
 
-	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	edge := start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
-	waitFor(t, "kubectl to show edge-1 Connected", connected(t, "edge-1"))
-	if got := kubectl(t, "get", "edgenode", "edge-1", "-o", "jsonpath={.status.nodeInfo.agentVersion}"); got == "" || strings.HasPrefix(got, "error") {
+	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	edge := cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	harness.WaitFor(t, "kubectl to show edge-1 Connected", connected(t, "edge-1"))
+	if got := cl.Kubectl(t, "get", "edgenode", "edge-1", "-o", "jsonpath={.status.nodeInfo.agentVersion}"); got == "" || strings.HasPrefix(got, "error") {
 		t.Errorf("agent version = %q", got)
 	}
-	waitFor(t, "the edge to hold lobby", func() bool { return edgeVersion(t, dataDir, ns, "lobby") == cloudVersion(t, ns, "lobby") })
+	harness.WaitFor(t, "the edge to hold lobby", func() bool { return edgeVersion(t, dataDir, ns, "lobby") == cloudVersion(t, ns, "lobby") })
 	if v := edgeVersion(t, dataDir, ns, "elsewhere"); v != "" {
 		t.Fatalf("edge-1 holds edge-2's device (version %s)", v)
 	}
@@ -154,7 +155,7 @@ func TestEdgeNodeJoinsSyncsAndSurvivesRestarts(t *testing.T) {
 	// A status-only change sends nothing: after it, a spec change of another device is the
 	// one and only upsert CloudHub sends.
 	upserts := func() float64 {
-		return metric(cc.metricsAddr, `edgetwin_cloudhub_messages_total\{direction="out",type="upsert"\}`)
+		return harness.Metric(cc.MetricsAddr, `edgetwin_cloudhub_messages_total\{direction="out",type="upsert"\}`)
 	}
 	before := upserts()
 	lobby := &v1alpha1.Device{}
@@ -167,27 +168,27 @@ func TestEdgeNodeJoinsSyncsAndSurvivesRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	createDevice(t, ns, "marker", "edge-1", "19")
-	waitFor(t, "the edge to hold marker", func() bool { return edgeVersion(t, dataDir, ns, "marker") != "" })
+	harness.WaitFor(t, "the edge to hold marker", func() bool { return edgeVersion(t, dataDir, ns, "marker") != "" })
 	if got := upserts(); got != before+1 {
 		t.Fatalf("CloudHub sent %v upserts for a status change and one new device, want exactly 1", got-before)
 	}
 
 	// Restart cloudcore while objects change: the edge reconnects, resyncs and ends with
 	// exactly the cloud's state.
-	cc.stop(t)
+	cc.Stop(t)
 	patchSetpoint(t, ns, "lobby", "23")
 	if err := k8s.Delete(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "marker"}}); err != nil {
 		t.Fatal(err)
 	}
-	cc = startCloudcore(t, cc.hubPort)
-	waitFor(t, "the edge to hold the new lobby", func() bool { return edgeVersion(t, dataDir, ns, "lobby") == cloudVersion(t, ns, "lobby") })
-	waitFor(t, "the edge to drop marker", func() bool { return edgeVersion(t, dataDir, ns, "marker") == "" })
-	waitFor(t, "edge-1 Connected again", connected(t, "edge-1"))
+	cc = cl.StartCloudcore(t, cc.HubPort)
+	harness.WaitFor(t, "the edge to hold the new lobby", func() bool { return edgeVersion(t, dataDir, ns, "lobby") == cloudVersion(t, ns, "lobby") })
+	harness.WaitFor(t, "the edge to drop marker", func() bool { return edgeVersion(t, dataDir, ns, "marker") == "" })
+	harness.WaitFor(t, "edge-1 Connected again", connected(t, "edge-1"))
 
 	// Restart edgecore with a report in its outbox: the report reaches the cloud and is
 	// acknowledged, and nothing the edge already holds is sent again.
-	waitFor(t, "the edge to be synced", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
-	edge.stop(t)
+	harness.WaitFor(t, "the edge to be synced", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
+	edge.Stop(t)
 	store, err := meta.Open(filepath.Join(dataDir, "edgecore.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -198,23 +199,23 @@ func TestEdgeNodeJoinsSyncsAndSurvivesRestarts(t *testing.T) {
 	}
 	_ = store.Close()
 	before = upserts()
-	start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
-	waitFor(t, "the outbox to be acknowledged", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
-	waitFor(t, "the edge to be synced", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
+	cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	harness.WaitFor(t, "the outbox to be acknowledged", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
+	harness.WaitFor(t, "the edge to be synced", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
 	if got := upserts(); got != before {
 		t.Fatalf("CloudHub re-sent %v upserts to an edge that already held everything", got-before)
 	}
 
 	// Deleting the EdgeNode closes the session and refuses the certificate from then on.
 	refusals := func() float64 {
-		return metric(cc.metricsAddr, `edgetwin_cloudhub_refusals_total\{reason="CertificateRefused"\}`)
+		return harness.Metric(cc.MetricsAddr, `edgetwin_cloudhub_refusals_total\{reason="CertificateRefused"\}`)
 	}
 	refusedBefore := refusals()
 	if err := k8s.Delete(ctx, &v1alpha1.EdgeNode{ObjectMeta: metav1.ObjectMeta{Name: "edge-1"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the edge to be disconnected", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_connected") == 0 })
-	waitFor(t, "a reconnect with the old certificate to be refused", func() bool { return refusals() > refusedBefore })
+	harness.WaitFor(t, "the edge to be disconnected", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_connected") == 0 })
+	harness.WaitFor(t, "a reconnect with the old certificate to be refused", func() bool { return refusals() > refusedBefore })
 }
 
 func patchSetpoint(t *testing.T, ns, name, value string) {
@@ -229,7 +230,7 @@ func patchSetpoint(t *testing.T, ns, name, value string) {
 // TestJoinRefusesBadTokens: a token for another node, a malformed one and a wrong secret are
 // refused with errors that say which, and none of them writes a config.
 func TestJoinRefusesBadTokens(t *testing.T) {
-	cc := startCloudcore(t, freePort(t))
+	cc := cl.StartCloudcore(t, harness.FreePort(t))
 	good := token(t, "edge-7")
 	parts := strings.Split(good, ".")
 	wrongSecret := parts[0] + "." + strings.Repeat("a", len(parts[1])) + "." + parts[2]
@@ -243,7 +244,7 @@ func TestJoinRefusesBadTokens(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			out, code := edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", tt.token, "--name", tt.node, "--data-dir", dir)
+			out, code := cl.Run(t, "edgecore", "join", "--server", cc.ServerURL(), "--token", tt.token, "--name", tt.node, "--data-dir", dir)
 			if code == 0 || !strings.Contains(out, tt.want) {
 				t.Fatalf("exit %d, output:\n%s\nwant an error containing %q", code, out, tt.want)
 			}

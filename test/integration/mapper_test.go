@@ -20,10 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +32,7 @@ import (
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/edge/twin"
+	"github.com/edgetwin/edgetwin/test/harness"
 )
 
 // mapper is a device mapper as a user would write one against docs/mqtt.md: a plain MQTT client
@@ -65,7 +62,7 @@ func newMapper(t *testing.T, broker string) *mapper {
 		subscribed <- tok.Error()
 	})
 	m.client = paho.NewClient(opts)
-	waitFor(t, "the mapper to connect to edgecore's broker", func() bool {
+	harness.WaitFor(t, "the mapper to connect to edgecore's broker", func() bool {
 		tok := m.client.Connect()
 		return tok.WaitTimeout(2*time.Second) && tok.Error() == nil
 	})
@@ -115,48 +112,6 @@ func TestAMapperGetsDeltasAndItsReportsReachTheCloudAcrossAnOutage(t *testing.T)
 	t.Run("with an external mosquitto", func(t *testing.T) { mapperAcrossAnOutage(t, "external") })
 }
 
-// startMosquitto runs a real mosquitto on a free loopback port until the test ends.
-func startMosquitto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
-			t.Fatal("mosquitto is needed: apt-get install -y mosquitto")
-		}
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dir)
-	if os.Geteuid() == 0 {
-		conf += "user root\n" // otherwise mosquitto drops to its own user, who cannot write dir
-	}
-	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("mosquitto output:\n%s", out.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitFor(t, "mosquitto to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
-	return addr
-}
-
 func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -169,26 +124,26 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 	node := ns + "-" + brokerMode[:3] // unique per run: EdgeNodes are cluster-scoped
 	createDevice(t, ns, "hall", node, "21.5")
 
-	cc := startCloudcore(t, freePort(t))
+	cc := cl.StartCloudcore(t, harness.FreePort(t))
 	dataDir := t.TempDir()
-	broker := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	broker := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	if brokerMode == "external" {
-		broker = startMosquitto(t)
+		broker = harness.StartMosquitto(t)
 	}
-	if out, code := edgecoreCmd(t, "join", "--server", cc.serverURL(), "--token", token(t, node), "--name", node,
+	if out, code := cl.Run(t, "edgecore", "join", "--server", cc.ServerURL(), "--token", token(t, node), "--name", node,
 		"--data-dir", dataDir, "--broker-mode", brokerMode, "--broker-address", broker); code != 0 {
 		t.Fatalf("join exited %d:\n%s", code, out)
 	}
-	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	edge := start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
-	waitFor(t, "the edge to be synced", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
+	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	edge := cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	harness.WaitFor(t, "the edge to be synced", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
 
 	// A mapper that starts after edgecore asks for the twin, as KubeEdge mappers do; deltas
 	// published before it subscribed are not kept by the broker.
 	m := newMapper(t, broker)
 	deltaTopic := twin.DeviceTopic(ns, "hall", twin.OpTwinUpdateDelta)
 	getResult := twin.DeviceTopic(ns, "hall", twin.OpTwinGetResult)
-	waitFor(t, "the mapper's twin/get to show the desired setpoint", func() bool {
+	harness.WaitFor(t, "the mapper's twin/get to show the desired setpoint", func() bool {
 		m.publish(twin.DeviceTopic(ns, "hall", twin.OpTwinGet), fmt.Sprintf(`{"event_id":"get-%d","timestamp":%d}`,
 			time.Now().UnixNano(), time.Now().UnixMilli()))
 		var r twin.Result
@@ -205,49 +160,49 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 
 	// The mapper reports; the value is accepted and acknowledged by the cloud.
 	m.report(ns, "21.5")
-	waitFor(t, "the report to be accepted", func() bool { return metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 1 })
-	waitFor(t, "the outbox to drain", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
-	waitFor(t, "the reported setpoint in the Device status, synced", func() bool {
+	harness.WaitFor(t, "the report to be accepted", func() bool { return harness.Metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 1 })
+	harness.WaitFor(t, "the outbox to drain", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
+	harness.WaitFor(t, "the reported setpoint in the Device status, synced", func() bool {
 		return reported(t, ns, "hall", "setpoint") == "21.5" && deviceCondition(t, ns, "hall", v1alpha1.ConditionSynced) == metav1.ConditionTrue
 	})
 
 	// A value outside the model is refused with a result naming the property, and not queued.
 	m.report(ns, "99")
 	resultTopic := twin.DeviceTopic(ns, "hall", twin.OpTwinUpdateResult)
-	waitFor(t, "the refusal", func() bool {
+	harness.WaitFor(t, "the refusal", func() bool {
 		return strings.Contains(m.last(resultTopic), "setpoint") && strings.Contains(m.last(resultTopic), `"code":400`)
 	})
 
 	// The cloud goes away; reports wait in the outbox, coalesced to the newest per property.
-	cc.stop(t)
-	waitFor(t, "the edge to notice", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_connected") == 0 })
+	cc.Stop(t)
+	harness.WaitFor(t, "the edge to notice", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_connected") == 0 })
 	m.report(ns, "20")
 	m.report(ns, "20.5")
-	waitFor(t, "both offline reports to be accepted", func() bool { return metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 3 })
-	if got := metric(edgeMetrics, "edgetwin_edgehub_outbox_pending"); got != 1 {
+	harness.WaitFor(t, "both offline reports to be accepted", func() bool { return harness.Metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 3 })
+	if got := harness.Metric(edgeMetrics, "edgetwin_edgehub_outbox_pending"); got != 1 {
 		t.Fatalf("outbox holds %v reports while offline, want the newest one only", got)
 	}
 	// edgecore restarts while the cloud is still away: devices and twins come back from
 	// SQLite, the mapper is served as before and the pending report is kept.
-	edge.stop(t)
-	start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
-	waitFor(t, "the restarted edge to restore its device", func() bool { return metric(edgeMetrics, "edgetwin_twin_devices") == 1 })
-	waitFor(t, "the restarted edge to resend the delta", func() bool { return metric(edgeMetrics, "edgetwin_twin_deltas_sent_total") >= 1 })
+	edge.Stop(t)
+	cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	harness.WaitFor(t, "the restarted edge to restore its device", func() bool { return harness.Metric(edgeMetrics, "edgetwin_twin_devices") == 1 })
+	harness.WaitFor(t, "the restarted edge to resend the delta", func() bool { return harness.Metric(edgeMetrics, "edgetwin_twin_deltas_sent_total") >= 1 })
 	m.report(ns, "21")
-	waitFor(t, "a report to the restarted edge to be accepted", func() bool {
-		return metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 1
+	harness.WaitFor(t, "a report to the restarted edge to be accepted", func() bool {
+		return harness.Metric(edgeMetrics, "edgetwin_twin_reports_accepted_total") == 1
 	})
-	if got := metric(edgeMetrics, "edgetwin_edgehub_outbox_pending"); got != 1 {
+	if got := harness.Metric(edgeMetrics, "edgetwin_edgehub_outbox_pending"); got != 1 {
 		t.Fatalf("outbox holds %v reports after the offline restart, want the newest one only", got)
 	}
 
 	// The desired value changes while the edge is away; after the cloud returns the mapper
 	// gets the new delta and the offline report is acknowledged.
 	patchSetpoint(t, ns, "hall", "19")
-	startCloudcore(t, cc.hubPort)
-	waitFor(t, "the offline report to reach the cloud", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
-	waitFor(t, "the report made offline to land in the Device status", func() bool { return reported(t, ns, "hall", "setpoint") == "21" })
-	waitFor(t, "the mapper to get the new delta", func() bool {
+	cl.StartCloudcore(t, cc.HubPort)
+	harness.WaitFor(t, "the offline report to reach the cloud", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_outbox_pending") == 0 })
+	harness.WaitFor(t, "the report made offline to land in the Device status", func() bool { return reported(t, ns, "hall", "setpoint") == "21" })
+	harness.WaitFor(t, "the mapper to get the new delta", func() bool {
 		var d twin.Delta
 		return json.Unmarshal([]byte(m.last(deltaTopic)), &d) == nil && d.Delta["setpoint"] == "19"
 	})

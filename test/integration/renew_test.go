@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/edgetwin/edgetwin/cloud/pki"
+	"github.com/edgetwin/edgetwin/test/harness"
 )
 
 // nodeCertificateValidity is what cloudcore issues for in TestEdgecoreRenewsItsCertificate, and
@@ -43,15 +44,9 @@ const (
 
 // startCloudcoreIssuing is startCloudcore with --node-certificate-validity, which applies to
 // joins and renewals alike.
-func startCloudcoreIssuing(t *testing.T, hubPort int, validity time.Duration) *cloudcore {
+func startCloudcoreIssuing(t *testing.T, hubPort int, validity time.Duration) *harness.Cloudcore {
 	t.Helper()
-	c := &cloudcore{hubPort: hubPort, metricsAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), probeAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	c.proc = start(t, "cloudcore", "--kubeconfig", kubeconfig, "--namespace", systemNamespace,
-		"--hub-bind-address", fmt.Sprintf("127.0.0.1:%d", hubPort), "--advertise-address", "127.0.0.1",
-		"--metrics-bind-address", c.metricsAddr, "--metrics-secure=false", "--health-probe-bind-address", c.probeAddr,
-		"--hub-ping-interval", "1s", "--hub-pong-wait", "5s", "--node-certificate-validity", validity.String())
-	waitFor(t, "cloudcore to be ready", func() bool { return httpOK("http://" + c.probeAddr + "/readyz") })
-	return c
+	return cl.StartCloudcore(t, hubPort, "--node-certificate-validity", validity.String())
 }
 
 // readLeaf returns the certificate in a PEM file, or nil while it cannot be read.
@@ -76,13 +71,13 @@ func readLeaf(path string) *x509.Certificate {
 // CloudHub then accepts the new certificate on a fresh connection.
 func TestEdgecoreRenewsItsCertificate(t *testing.T) {
 	const node = "edge-renew"
-	cc := startCloudcoreIssuing(t, freePort(t), nodeCertificateValidity)
+	cc := startCloudcoreIssuing(t, harness.FreePort(t), nodeCertificateValidity)
 	dataDir := t.TempDir()
 	certFile, keyFile := filepath.Join(dataDir, "node.crt"), filepath.Join(dataDir, "node.key")
 	// Not runCmd: a fourth call with the same binary makes unparam ask for its name parameter
 	// to go, in a file this test may not edit.
-	join := exec.Command(filepath.Join(binDir, "edgecore"), "join", "--server", cc.serverURL(), "--token", token(t, node),
-		"--name", node, "--data-dir", dataDir, "--broker-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	join := exec.Command(filepath.Join(cl.BinDir, "edgecore"), "join", "--server", cc.ServerURL(), "--token", token(t, node),
+		"--name", node, "--data-dir", dataDir, "--broker-address", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)))
 	if out, err := join.CombinedOutput(); err != nil {
 		t.Fatalf("edgecore join: %v\n%s", err, out)
 	}
@@ -95,15 +90,15 @@ func TestEdgecoreRenewsItsCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	edge := start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics,
+	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	edge := cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics,
 		"--certificate-renew-before", renewBefore.String())
-	waitFor(t, node+" to be Connected", connected(t, node))
-	dials := func() float64 { return metric(edgeMetrics, "edgetwin_edgehub_dials_total") }
+	harness.WaitFor(t, node+" to be Connected", connected(t, node))
+	dials := func() float64 { return harness.Metric(edgeMetrics, "edgetwin_edgehub_dials_total") }
 	dialsBefore := dials()
 
 	var renewed *x509.Certificate
-	waitFor(t, "the certificate on disk to be replaced", func() bool {
+	harness.WaitFor(t, "the certificate on disk to be replaced", func() bool {
 		renewed = readLeaf(certFile)
 		return renewed != nil && !bytes.Equal(renewed.Raw, joined.Raw)
 	})
@@ -122,17 +117,17 @@ func TestEdgecoreRenewsItsCertificate(t *testing.T) {
 	}
 	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
 		// A renewal may be between its key and its certificate; the next read sees both.
-		waitFor(t, "the key and the certificate to match", func() bool {
+		harness.WaitFor(t, "the key and the certificate to match", func() bool {
 			_, err := tls.LoadX509KeyPair(certFile, keyFile)
 			return err == nil
 		})
 	}
-	if !strings.Contains(edge.out.String(), "Renewed the node certificate") {
+	if !strings.Contains(edge.Output(), "Renewed the node certificate") {
 		t.Error("edgecore did not log the renewal")
 	}
 
 	// The session was not dropped for the renewal.
-	if !connected(t, node)() || metric(edgeMetrics, "edgetwin_edgehub_connected") != 1 {
+	if !connected(t, node)() || harness.Metric(edgeMetrics, "edgetwin_edgehub_connected") != 1 {
 		t.Fatalf("%s is not connected after the renewal", node)
 	}
 	if got := dials(); got != dialsBefore {
@@ -141,14 +136,14 @@ func TestEdgecoreRenewsItsCertificate(t *testing.T) {
 
 	// A new connection presents the renewed certificate (read from disk at every handshake),
 	// and CloudHub accepts it.
-	cc.stop(t)
-	waitFor(t, "the edge to notice cloudcore is gone", func() bool { return metric(edgeMetrics, "edgetwin_edgehub_connected") == 0 })
+	cc.Stop(t)
+	harness.WaitFor(t, "the edge to notice cloudcore is gone", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_connected") == 0 })
 	if onDisk := readLeaf(certFile); onDisk == nil || bytes.Equal(onDisk.Raw, joined.Raw) {
 		t.Fatal("the certificate on disk is not a renewed one")
 	}
-	startCloudcoreIssuing(t, cc.hubPort, nodeCertificateValidity)
-	waitFor(t, "the edge to reconnect with its renewed certificate", func() bool {
-		return metric(edgeMetrics, "edgetwin_edgehub_connected") == 1 && dials() > dialsBefore
+	startCloudcoreIssuing(t, cc.HubPort, nodeCertificateValidity)
+	harness.WaitFor(t, "the edge to reconnect with its renewed certificate", func() bool {
+		return harness.Metric(edgeMetrics, "edgetwin_edgehub_connected") == 1 && dials() > dialsBefore
 	})
-	waitFor(t, node+" to be Connected again", connected(t, node))
+	harness.WaitFor(t, node+" to be Connected again", connected(t, node))
 }
