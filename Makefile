@@ -33,7 +33,7 @@ export KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS)
 ## Test settings. Every go test has a timeout; hub, edge and wire packages run with -race.
 TEST_TIMEOUT ?= 15m
 GO_TEST_FLAGS ?= -race
-UNIT_PKGS = $(shell go list ./... | grep -v -e /test/e2e -e /test/integration)
+UNIT_PKGS = $(shell go list ./... | grep -v -e /test/e2e -e /test/integration -e /test/harness)
 
 .PHONY: all
 all: build
@@ -83,9 +83,16 @@ test: control-plane ## Run unit and integration tests (a real API server through
 	go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./test/integration
 	$(MAKE) --no-print-directory fuzz
 
+.PHONY: test-e2e
+test-e2e: control-plane ## Run the end-to-end suite: real processes (API server, cloudcore, edgecore, mosquitto, simulator) checked through kubectl.
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { echo "test-e2e needs mosquitto: apt-get install -y mosquitto"; exit 1; }
+	go test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e
+
+E2E_TIMEOUT ?= 15m
+
 # FUZZ_TARGETS lists package:FuzzFunc pairs; make test runs each for FUZZ_TIME.
 FUZZ_TARGETS = ./pkg/wire:FuzzDecode ./pkg/property:FuzzCheckValue ./cloud/join:FuzzDecodeRequest \
-	./cloud/renew:FuzzDecodeRequest ./edge/twin:FuzzParsePayload
+	./cloud/renew:FuzzDecodeRequest ./edge/twin:FuzzParsePayload ./pkg/sim:FuzzHandleMessage
 FUZZ_TIME ?= 10s
 
 .PHONY: fuzz

@@ -110,7 +110,13 @@ func report(t *testing.T, dev *v1alpha1.Device, state v1alpha1.DeviceState, prop
 		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(dev), dev); err != nil {
 			return err
 		}
-		dev.Status.State = state
+		// The mapper's word is the Reachable condition; the controller derives state from it.
+		status := metav1.ConditionFalse
+		if state == v1alpha1.DeviceStateOnline {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&dev.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReachable, Status: status,
+			Reason: v1alpha1.ReasonStateReported, Message: "set by the test"})
 		dev.Status.Twins = []v1alpha1.Twin{{Name: prop, Reported: &v1alpha1.TwinValue{Value: value, Timestamp: new(metav1.NowMicro())}}}
 		return k8s.Status().Update(context.Background(), dev)
 	}).Should(gomega.Succeed())
@@ -198,6 +204,13 @@ func TestDeviceConditionsFollowTheNodeAndReports(t *testing.T) {
 		_ = k8s.Get(context.Background(), client.ObjectKeyFromObject(dev), dev)
 		return dev.Status.State
 	}).Should(gomega.Equal(v1alpha1.DeviceStateOffline))
+	// The node comes back: the mapper's last word (Reachable) makes the device Online again
+	// without a new report.
+	setConnected(t, node, true)
+	eventually(t, func() v1alpha1.DeviceState {
+		_ = k8s.Get(context.Background(), client.ObjectKeyFromObject(dev), dev)
+		return dev.Status.State
+	}).Should(gomega.Equal(v1alpha1.DeviceStateOnline))
 	// What only the edge knows is carried forward untouched.
 	if len(dev.Status.Twins) != 1 || dev.Status.Twins[0].Reported.Value != "21.50" {
 		t.Errorf("twins = %+v, want the reported setpoint 21.50 kept", dev.Status.Twins)

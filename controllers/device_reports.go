@@ -341,7 +341,7 @@ func (w *DeviceReports) write(ctx context.Context, key reportKey, p *pendingRepo
 		return resultDropped, nil
 	}
 	before := dev.DeepCopy()
-	applyReports(&dev.Status, p)
+	applyReports(&dev.Status, dev.Generation, p)
 
 	model := &v1alpha1.DeviceModel{}
 	if err := w.client.Get(ctx, types.NamespacedName{Namespace: dev.Namespace, Name: dev.Spec.ModelRef.Name}, model); err != nil {
@@ -374,9 +374,9 @@ func (w *DeviceReports) write(ctx context.Context, key reportKey, p *pendingRepo
 	return resultPatched, nil
 }
 
-// applyReports puts reported values, the desired values the edge acknowledged, the state and
-// lastSeen into st. Twins stay sorted by property name, so the same reports give the same status.
-func applyReports(st *v1alpha1.DeviceStatus, p *pendingReports) {
+// applyReports puts reported values, the desired values the edge acknowledged, the mapper's
+// state (the Reachable condition) and lastSeen into st. Twins stay sorted by property name, so the same reports give the same status.
+func applyReports(st *v1alpha1.DeviceStatus, gen int64, p *pendingReports) {
 	var newest int64
 	for _, r := range p.twins {
 		ts := metav1.NewMicroTime(time.UnixMilli(r.Timestamp))
@@ -403,24 +403,13 @@ func applyReports(st *v1alpha1.DeviceStatus, p *pendingReports) {
 		return 0
 	})
 	if s := p.state; s != nil {
-		st.State = deviceState(s.State)
+		setReachable(st, gen, s.State, s.Timestamp)
 		newest = max(newest, s.Timestamp)
 	}
 	if newest > 0 && (st.LastSeen == nil || st.LastSeen.UnixMilli() < newest) {
 		seen := metav1.NewTime(time.UnixMilli(newest))
 		st.LastSeen = &seen
 	}
-}
-
-// deviceState maps a mapper's state word onto Device.status.state.
-func deviceState(s string) v1alpha1.DeviceState {
-	switch s {
-	case wire.DeviceStateOnline, wire.DeviceStateOK:
-		return v1alpha1.DeviceStateOnline
-	case wire.DeviceStateOffline:
-		return v1alpha1.DeviceStateOffline
-	}
-	return v1alpha1.DeviceStateUnknown
 }
 
 type reportMetrics struct {

@@ -163,9 +163,12 @@ func TestEdgeReportsLandInTheDeviceStatus(t *testing.T) {
 	apply(t, deviceReports, node, &finished, twinReport(t, dev, 4, "temperature", "21", nil, at.Add(-time.Hour)))
 	eventually(t, twinsOf(dev)).Should(gomega.Equal([]string{"setpoint=22.0/22", "temperature=21"}))
 
+	if got := condition(dev, v1alpha1.ConditionReachable)(); got != `True/StateReported: the mapper reported "ok" at 2026-11-27T10:00:02Z (edge time)` {
+		t.Errorf("Reachable = %q", got)
+	}
 	// The mapper says the device went offline.
 	apply(t, deviceReports, node, &finished, stateReport(t, dev, 5, wire.DeviceStateOffline, at.Add(3*time.Second)))
-	eventually(t, condition(dev, v1alpha1.ConditionReady)).Should(gomega.Equal("False/NotReady: the device is Offline"))
+	eventually(t, condition(dev, v1alpha1.ConditionReady)).Should(gomega.Equal("False/NotReady: not yet: Reachable"))
 	eventually(t, finished.Load).Should(gomega.BeEquivalentTo(5))
 }
 

@@ -19,12 +19,14 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/pkg/property"
+	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
 // maxListed bounds how many properties a condition message names, so a device with a hundred
@@ -81,18 +83,45 @@ func computeDeviceStatus(dev *v1alpha1.Device, model *v1alpha1.DeviceModel, node
 
 	setSynced(dev, model, rejected)
 
-	if st.State == "" {
+	// State is derived: the mapper's word (Reachable) while the node is connected; Offline while
+	// it is not, since a disconnected node cannot vouch for its devices. Reachable keeps the
+	// mapper's word meanwhile, so the state returns with the node.
+	reachable := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReachable)
+	if reachable == nil {
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionReachable, metav1.ConditionUnknown, v1alpha1.ReasonNoStateReported,
+			"the device's mapper has not reported a state yet")
+		reachable = meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReachable)
+	} else {
+		reachable.ObservedGeneration = gen
+	}
+	switch {
+	case reachable.Reason == v1alpha1.ReasonNoStateReported:
+		st.State = v1alpha1.DeviceStateUnknown
+	case !meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionNodeConnected):
+		st.State = v1alpha1.DeviceStateOffline
+	case reachable.Status == metav1.ConditionTrue:
+		st.State = v1alpha1.DeviceStateOnline
+	case reachable.Status == metav1.ConditionFalse:
+		st.State = v1alpha1.DeviceStateOffline
+	default:
 		st.State = v1alpha1.DeviceStateUnknown
 	}
-	if st.State == v1alpha1.DeviceStateOnline && !meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionNodeConnected) {
-		st.State = v1alpha1.DeviceStateOffline
-	}
 
-	setReady(&st.Conditions, gen, v1alpha1.ConditionModelResolved, v1alpha1.ConditionNodeConnected, v1alpha1.ConditionSynced)
-	if st.State != v1alpha1.DeviceStateOnline && meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady) {
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNotReady,
-			fmt.Sprintf("the device is %s", st.State))
+	setReady(&st.Conditions, gen, v1alpha1.ConditionModelResolved, v1alpha1.ConditionNodeConnected,
+		v1alpha1.ConditionReachable, v1alpha1.ConditionSynced)
+}
+
+// setReachable records the state a mapper reported, at edge time at (ms since the epoch).
+func setReachable(st *v1alpha1.DeviceStatus, gen int64, state string, at int64) {
+	status := metav1.ConditionUnknown
+	switch state {
+	case wire.DeviceStateOnline, wire.DeviceStateOK:
+		status = metav1.ConditionTrue
+	case wire.DeviceStateOffline, wire.DeviceStateUnhealthy:
+		status = metav1.ConditionFalse
 	}
+	setCondition(&st.Conditions, gen, v1alpha1.ConditionReachable, status, v1alpha1.ReasonStateReported,
+		fmt.Sprintf("the mapper reported %q at %s (edge time)", state, time.UnixMilli(at).UTC().Format(time.RFC3339)))
 }
 
 // setSynced sets Synced: True when every desired value that is sent to the edge (the rejected

@@ -36,6 +36,12 @@ const (
 	// cloudcore.
 	ConditionConnected = "Connected"
 
+	// ConditionReachable (Device) is the device's state as its mapper last reported it through
+	// the edge: True for online or ok, False for offline or unhealthy, Unknown for unknown or
+	// before any report. It keeps the edge's word while the node is disconnected, so the state
+	// comes back when the node does.
+	ConditionReachable = "Reachable"
+
 	// ConditionInUse (DeviceModel) is True while devices refer to the model. A model in use is
 	// not deleted: its finalizer waits, and the message names the devices that still use it.
 	ConditionInUse = "InUse"
@@ -79,6 +85,11 @@ const (
 	ReasonSessionClosed = "SessionClosed"
 	// ReasonProtocolVersionRefused: the agent speaks a protocol version cloudcore does not accept.
 	ReasonProtocolVersionRefused = "ProtocolVersionRefused"
+
+	// ReasonNoStateReported: the device's mapper has not reported a state yet.
+	ReasonNoStateReported = "NoStateReported"
+	// ReasonStateReported: the mapper reported a state; the message quotes it.
+	ReasonStateReported = "StateReported"
 
 	// ReasonInUse: devices refer to the model; deleting it waits until none does.
 	ReasonInUse = "DevicesReferToIt"
