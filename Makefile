@@ -69,7 +69,7 @@ fmt: ## Run go fmt against code.
 
 .PHONY: vet
 vet: ## Run go vet against code.
-	go vet ./...
+	go vet -tags e2e ./...
 
 .PHONY: control-plane
 control-plane: ## Build (once) kube-apiserver and etcd into the cache for envtest.
@@ -105,11 +105,11 @@ fuzz: ## Run every fuzz target for FUZZ_TIME (default 10s) each.
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
-	"$(GOLANGCI_LINT)" run --timeout 10m ./...
+	"$(GOLANGCI_LINT)" run --timeout 10m --build-tags e2e ./...
 
 .PHONY: lint-fix
 lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and apply its fixes.
-	"$(GOLANGCI_LINT)" run --fix ./...
+	"$(GOLANGCI_LINT)" run --fix --build-tags e2e ./...
 
 ##@ Build
 

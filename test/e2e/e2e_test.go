@@ -126,7 +126,7 @@ func (s *site) devicesTable() [][]string {
 		return nil
 	}
 	var rows [][]string
-	for _, line := range strings.Split(out, "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		rows = append(rows, strings.Fields(line))
 	}
 	return rows
@@ -142,10 +142,12 @@ func (s *site) stateAndSynced(device string) string {
 	return ""
 }
 
-func setDesired(s *site, device string, index int, value string) {
+// setSetpoint changes a thermostat's desired setpoint (its first property in the samples).
+func setSetpoint(s *site, device, value string) {
 	s.t.Helper()
 	s.kubectl("patch", "device", device, "-n", "default", "--type=json",
-		"-p", fmt.Sprintf(`[{"op":"replace","path":"/spec/properties/%d/desired","value":%q}]`, index, value))
+		"-p", fmt.Sprintf(`[{"op":"test","path":"/spec/properties/0/name","value":"setpoint"},`+
+			`{"op":"replace","path":"/spec/properties/0/desired","value":%q}]`, value))
 }
 
 // dumpOnFailure prints every object as kubectl sees it when the test fails; the harness prints
@@ -198,13 +200,15 @@ func TestDevicesEndToEnd(t *testing.T) {
 			t.Fatalf("lobby-thermostat's twins = %s; want a reported temperature", twins)
 		}
 		t.Logf("kubectl get devices:\n%s", s.kubectl("get", "devices", "-n", "default"))
+		t.Logf("the twins of lobby-thermostat:\n%s", s.kubectl("get", "device", "lobby-thermostat", "-n", "default", "-o",
+			`jsonpath={range .status.twins[*]}{.name}{"\tdesired="}{.desired.value}{"\treported="}{.reported.value}{"\n"}{end}`))
 		harness.WaitFor(t, "kubectl get edgenode to show the node connected", func() bool {
 			return s.jsonpath("edgenode", node, `{.status.conditions[?(@.type=="Connected")].status}`) == "True"
 		})
 	})
 
 	step(t, s, "a desired setpoint reaches the simulator and is reported back", func(t *testing.T) {
-		setDesired(s, "lobby-thermostat", 0, "25")
+		setSetpoint(s, "lobby-thermostat", "25")
 		harness.WaitFor(t, "the simulator to receive the delta", func() bool { return s.saw(sim.EventDelta, "default/lobby-thermostat", "setpoint=25") })
 		harness.WaitFor(t, "the reported setpoint 25 and SYNCED=True", func() bool {
 			return s.jsonpath("device", "lobby-thermostat", `{.status.twins[?(@.name=="setpoint")].reported.value}`) == "25" &&
@@ -217,7 +221,7 @@ func TestDevicesEndToEnd(t *testing.T) {
 
 	step(t, s, "a change made while edgecore is down reaches the simulator when it returns", func(t *testing.T) {
 		s.edge.Stop(t)
-		setDesired(s, "lobby-thermostat", 0, "19")
+		setSetpoint(s, "lobby-thermostat", "19")
 		harness.WaitFor(t, "the device to wait for the value", func() bool {
 			return s.jsonpath("device", "lobby-thermostat", `{.status.conditions[?(@.type=="Synced")].status}`) == "False"
 		})
@@ -267,7 +271,7 @@ func TestDevicesEndToEnd(t *testing.T) {
 	})
 
 	step(t, s, "an invalid desired value is refused with a condition and never delivered", func(t *testing.T) {
-		setDesired(s, "office-thermostat", 0, "99") // above the model's maximum of 30
+		setSetpoint(s, "office-thermostat", "99") // above the model's maximum of 30
 		harness.WaitFor(t, "ModelResolved=False naming the setpoint", func() bool {
 			return s.jsonpath("device", "office-thermostat", `{.status.conditions[?(@.type=="ModelResolved")].reason}`) == "ValueOutOfRange" &&
 				strings.Contains(s.jsonpath("device", "office-thermostat", `{.status.conditions[?(@.type=="ModelResolved")].message}`), "setpoint")
@@ -279,7 +283,7 @@ func TestDevicesEndToEnd(t *testing.T) {
 		})
 		// A later, valid change to the same device does reach the simulator; the refused values
 		// must not have reached it before or with it.
-		setDesired(s, "lobby-thermostat", 0, "21")
+		setSetpoint(s, "lobby-thermostat", "21")
 		harness.WaitFor(t, "the valid setpoint 21 to arrive", func() bool { return s.saw(sim.EventDelta, "default/lobby-thermostat", "setpoint=21") })
 		if s.saw(sim.EventDelta, "default/office-thermostat", "setpoint=99") || s.saw(sim.EventDelta, "default/lobby-thermostat", "temperature=20") {
 			t.Fatalf("a refused desired value reached the simulator: %+v", s.events())
@@ -312,7 +316,7 @@ func step(t *testing.T, s *site, name string, f func(t *testing.T)) {
 // tokenFrom picks the token out of 'edgetwin token create' output: its first line.
 func tokenFrom(t *testing.T, out string) string {
 	t.Helper()
-	for _, line := range strings.Split(out, "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if f := strings.TrimSpace(line); f != "" && !strings.Contains(f, " ") {
 			return f
 		}
