@@ -114,14 +114,15 @@ lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and apply its fixes.
 ##@ Build
 
 .PHONY: build
-build: ## Build cloudcore into bin/.
-	go build -o bin/cloudcore ./cmd/cloudcore
+build: ## Build cloudcore, edgecore, edgetwin and edgetwin-sim into bin/.
+	@mkdir -p bin
+	go build -o bin/ ./cmd/cloudcore ./cmd/edgecore ./cmd/edgetwin ./cmd/edgetwin-sim
+
+DEV_FLAGS ?=
 
 .PHONY: dev
-dev: ## The local all-in-one environment. Not built yet: it fails with where to look instead.
-	@echo "make dev is not built yet (it will start a control plane, cloudcore, edge nodes and simulated devices)."
-	@echo "Until then, README.md's 'Try the API' and 'Join an edge node by hand' show the same steps by hand."
-	@exit 1
+dev: control-plane build ## Run everything locally: control plane, cloudcore, 2 edge nodes, simulated devices (DEV_FLAGS="--fresh --edges 3 ...").
+	bin/edgetwin dev $(DEV_FLAGS)
 
 .PHONY: run
 run: manifests generate ## Run cloudcore from your host against the cluster in KUBECONFIG.

@@ -55,8 +55,9 @@ const (
 
 const usage = `Usage:
   edgetwin token create NODE [flags]   make a join token for the edge node NODE
+  edgetwin dev [flags]                 run edgetwin on this machine, with simulated devices
 
-Run 'edgetwin token create -h' for the flags.
+Run 'edgetwin token create -h' or 'edgetwin dev -h' for the flags.
 `
 
 // tokenCreateOptions is what 'edgetwin token create' was asked to do.
@@ -94,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, create to
 		return exitOK
 	case args[0] == "token" && len(args) > 1 && args[1] == "create":
 		return tokenCreate(ctx, args[2:], stdout, stderr, create)
+	case args[0] == "dev":
+		return dev(ctx, args[1:], stdout, stderr)
 	default:
 		_, _ = fmt.Fprintf(stderr, "edgetwin: unknown command %q\n%s", strings.Join(args[:min(len(args), 2)], " "), usage)
 		return exitUsage

@@ -20,9 +20,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgetwin/edgetwin/pkg/devenv"
 )
 
 const fakeToken = "abc234.abcdefghijklmnopqrstuvwxyz.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -137,5 +140,55 @@ func TestHelpExitsZero(t *testing.T) {
 		if code != exitOK || !strings.Contains(stdout.String(), "Usage") {
 			t.Errorf("%q: exit %d, stdout %q", args, code, &stdout)
 		}
+	}
+}
+
+func TestDevFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    string // an error substring; "" for success
+		checkFn func(t *testing.T, o devenv.Options)
+	}{
+		{"defaults", nil, "", func(t *testing.T, o devenv.Options) {
+			if o.Dir != ".dev" || o.Edges != 2 || o.Devices != 4 || o.HubPort != 10350 || o.Fresh || o.Mosquitto || o.BinDir == "" {
+				t.Fatalf("defaults = %+v", o)
+			}
+		}},
+		{"every flag", []string{"--dir", "/tmp/x", "--fresh", "--edges", "3", "--devices", "0", "--kubeconfig", "/k",
+			"--mosquitto", "--hub-port", "11000", "--bin-dir", "/b"}, "", func(t *testing.T, o devenv.Options) {
+			if o.Dir != "/tmp/x" || !o.Fresh || o.Edges != 3 || o.Devices != 0 || o.Kubeconfig != "/k" || !o.Mosquitto ||
+				o.HubPort != 11000 || o.BinDir != "/b" {
+				t.Fatalf("options = %+v", o)
+			}
+		}},
+		{"a stray argument", []string{"now"}, `unexpected arguments ["now"]`, nil},
+		{"a bad number", []string{"--edges", "many"}, `invalid value "many" for flag -edges`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseDev(tt.args, io.Discard)
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("parseDev(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseDev(%q): %v", tt.args, err)
+			}
+			tt.checkFn(t, o)
+		})
+	}
+}
+
+func TestDevRefusesBadFlagsWithUsageExit(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"dev", "--edges", "0", "--bin-dir", t.TempDir()}, &stdout, &stderr, nil); code != exitFailure ||
+		!strings.Contains(stderr.String(), "--edges must be at least 1") {
+		t.Fatalf("edgetwin dev --edges 0 = %d, stderr %q", code, stderr.String())
+	}
+	if code := run(context.Background(), []string{"dev", "extra"}, &stdout, &stderr, nil); code != exitUsage {
+		t.Fatalf("edgetwin dev extra = %d, want %d", code, exitUsage)
 	}
 }

@@ -71,8 +71,21 @@ type ControlPlane struct {
 	Config *rest.Config
 }
 
+// Options place a control plane's state; the zero value keeps everything in temporary
+// directories that Stop removes.
+type Options struct {
+	// DataDir keeps etcd's data; a control plane started again on it has the same objects.
+	DataDir string
+	// CertDir holds the API server's certificates and keys. It must be empty: envtest makes
+	// them on every start.
+	CertDir string
+}
+
 // Start starts a control plane from the binaries in AssetsDir and installs the CRDs.
-func Start() (*ControlPlane, error) {
+func Start() (*ControlPlane, error) { return StartWith(Options{}) }
+
+// StartWith is Start with the state kept where opts say. Directories given are kept by Stop.
+func StartWith(opts Options) (*ControlPlane, error) {
 	dir := AssetsDir()
 	for _, bin := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
@@ -92,6 +105,17 @@ func Start() (*ControlPlane, error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	for _, d := range []string{opts.DataDir, opts.CertDir} {
+		if d != "" {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if opts.DataDir != "" || opts.CertDir != "" {
+		env.ControlPlane.Etcd = &envtest.Etcd{DataDir: opts.DataDir}
+		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: opts.CertDir}
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		// envtest leaves the processes running when a later step (installing the CRDs) fails.
@@ -103,7 +127,7 @@ func Start() (*ControlPlane, error) {
 	return &ControlPlane{Env: env, Config: cfg}, nil
 }
 
-// Stop stops the API server and etcd and removes their data.
+// Stop stops the API server and etcd and removes their data, unless Options placed it.
 func (cp *ControlPlane) Stop() error { return cp.Env.Stop() }
 
 // WriteKubeconfig writes an admin kubeconfig (group system:masters) for this control plane to

@@ -123,6 +123,7 @@ type Proc struct {
 	out  *LockedBuffer
 	done chan error
 	once sync.Once
+	err  error // how it exited, once stopped
 }
 
 // LockedBuffer is a bytes.Buffer safe for a process's writers and a test's readers.
@@ -171,18 +172,19 @@ func (p *Proc) Output() string { return p.out.String() }
 func (p *Proc) Stop(t testing.TB) {
 	p.once.Do(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		// A non-zero exit after SIGTERM is the process's business; its output shows it.
+		// A non-zero exit after SIGTERM is for the caller to judge (ExitErr); its output shows it.
 		select {
-		case err := <-p.done:
-			_ = err
+		case p.err = <-p.done:
 		case <-time.After(20 * time.Second):
 			_ = p.cmd.Process.Kill()
-			err := <-p.done
-			_ = err
+			p.err = <-p.done
 			t.Errorf("%s did not stop within 20s of SIGTERM", p.Name)
 		}
 	})
 }
+
+// ExitErr is how the process exited (nil for status 0); valid after Stop.
+func (p *Proc) ExitErr() error { return p.err }
 
 // Run runs a built binary to completion and returns its combined output and exit code.
 func (c *Cluster) Run(t testing.TB, name string, args ...string) (string, int) {

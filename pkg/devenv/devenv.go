@@ -1,0 +1,537 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package devenv is 'edgetwin dev': a whole edgetwin on one machine — a control plane (or an
+// existing cluster), cloudcore, edge nodes joined through the real token flow, each with its own
+// MQTT broker, and simulated devices — as real processes, with its state in one directory so
+// that the next start resumes where the last one stopped.
+package devenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/join"
+	"github.com/edgetwin/edgetwin/cloud/pki"
+	"github.com/edgetwin/edgetwin/config/crd"
+	"github.com/edgetwin/edgetwin/config/samples"
+	"github.com/edgetwin/edgetwin/pkg/controlplane"
+)
+
+// Namespace is cloudcore's namespace in the environment.
+const Namespace = "edgetwin-system"
+
+// Options configure the environment.
+type Options struct {
+	// Dir holds all state: etcd's data, certificates, edge data directories, logs.
+	Dir string
+	// Fresh removes Dir's state first.
+	Fresh bool
+	// Edges is the number of edge nodes, edge-1 .. edge-N (at least 1: the samples use edge-1).
+	Edges int
+	// Devices is the number of simulated thermostats added to the samples' two, spread over the
+	// edge nodes.
+	Devices int
+	// Kubeconfig, when set, names an existing cluster to use instead of a local control plane.
+	Kubeconfig string
+	// Mosquitto gives each edge node its own mosquitto process instead of edgecore's internal
+	// broker.
+	Mosquitto bool
+	// HubPort is CloudHub's port on loopback.
+	HubPort int
+	// BinDir holds cloudcore, edgecore and edgetwin-sim.
+	BinDir string
+	// BuildControlPlane builds the control-plane binaries when they are missing; nil makes their
+	// absence an error.
+	BuildControlPlane func(ctx context.Context) error
+	// Out receives progress and instructions for people.
+	Out io.Writer
+}
+
+// env is a running environment.
+type env struct {
+	o          Options
+	out        io.Writer
+	sup        *supervisor
+	kubeconfig string
+	client     client.Client
+	hubURL     string
+	started    time.Time
+	edges      []edgeInfo
+	cloudcore  string // metrics address
+}
+
+type edgeInfo struct {
+	name, broker, metrics, sim string
+}
+
+// Run starts the environment and keeps it running until ctx ends or one of its processes
+// exits; then it stops everything it started. It returns nil after a stop asked for through ctx.
+func Run(ctx context.Context, o Options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if o.Fresh {
+		if err := os.RemoveAll(o.Dir); err != nil {
+			return fmt.Errorf("removing %s: %w", o.Dir, err)
+		}
+	}
+	logDir := filepath.Join(o.Dir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lock(o.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	e := &env{o: o, out: o.Out, sup: newSupervisor(logDir), started: time.Now(),
+		hubURL: fmt.Sprintf("https://127.0.0.1:%d", o.HubPort)}
+	stopControlPlane := func() {}
+	// Clients first (simulators, edge nodes, cloudcore, brokers, newest first), then the API
+	// server and etcd, which would otherwise wait for the clients' watches to end.
+	defer func() {
+		e.say("Stopping every process edgetwin dev started")
+		e.sup.stopAll()
+		stopControlPlane()
+		e.say("Stopped")
+	}()
+	stopControlPlane, err = e.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.startAll(ctx); err != nil {
+		return err
+	}
+	e.instructions()
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case c := <-e.sup.exited:
+		return fmt.Errorf("%s %s; everything is being stopped. The end of %s:\n%s", c.name, c.how(), c.log, c.tail())
+	}
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.Dir == "":
+		return errors.New("a state directory is needed (--dir)")
+	case o.Edges < 1:
+		return fmt.Errorf("--edges must be at least 1 (the samples use edge-1), got %d", o.Edges)
+	case o.Devices < 0:
+		return fmt.Errorf("--devices must not be negative, got %d", o.Devices)
+	case o.HubPort <= 0 || o.HubPort > 65535:
+		return fmt.Errorf("--hub-port %d is not a port", o.HubPort)
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	abs, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return err
+	}
+	o.Dir = abs
+	for _, bin := range []string{"cloudcore", "edgecore", "edgetwin-sim"} {
+		if _, err := os.Stat(filepath.Join(o.BinDir, bin)); err != nil {
+			return fmt.Errorf("%s is not in %s: build the binaries first ('make build' puts them in bin/)", bin, o.BinDir)
+		}
+	}
+	if o.Mosquitto {
+		if _, err := mosquittoPath(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// say prints one progress line with the time since the start.
+func (e *env) say(format string, args ...any) {
+	_, _ = fmt.Fprintf(e.out, "[%5.1fs] %s\n", time.Since(e.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// cluster starts the local control plane (or connects to the given cluster), makes sure the
+// CRDs and cloudcore's namespace are there, and returns how to stop what it started.
+func (e *env) cluster(ctx context.Context) (stop func(), err error) {
+	stop = func() {}
+	var cfg *rest.Config
+	if e.o.Kubeconfig != "" {
+		e.kubeconfig = e.o.Kubeconfig
+		if cfg, err = clientcmd.BuildConfigFromFlags("", e.o.Kubeconfig); err != nil {
+			return stop, fmt.Errorf("loading %s: %w", e.o.Kubeconfig, err)
+		}
+		e.say("Using the cluster of %s", e.o.Kubeconfig)
+	} else {
+		if err := e.ensureControlPlaneBinaries(ctx); err != nil {
+			return stop, err
+		}
+		e.say("Starting kube-apiserver and etcd (data in %s)", filepath.Join(e.o.Dir, "etcd"))
+		// etcd's data is kept; the API server's certificates are made anew on every start
+		// (envtest only learns its CA by generating it).
+		if err := os.RemoveAll(filepath.Join(e.o.Dir, "apiserver")); err != nil {
+			return stop, err
+		}
+		cp, err := controlplane.StartWith(controlplane.Options{
+			DataDir: filepath.Join(e.o.Dir, "etcd"), CertDir: filepath.Join(e.o.Dir, "apiserver")})
+		if err != nil {
+			return stop, err
+		}
+		stop = func() {
+			e.say("Stopping kube-apiserver and etcd")
+			if err := cp.Stop(); err != nil {
+				e.say("Stopping the control plane: %v", err)
+			}
+		}
+		e.kubeconfig = filepath.Join(e.o.Dir, "kubeconfig")
+		if err := cp.WriteKubeconfig(e.kubeconfig); err != nil {
+			return stop, err
+		}
+		cfg = cp.Config
+		e.say("The API server is up; for kubectl:\n\n    export KUBECONFIG=%s\n", e.kubeconfig)
+	}
+	scheme, err := controlplane.NewScheme()
+	if err != nil {
+		return stop, err
+	}
+	if e.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return stop, fmt.Errorf("connecting to the API server: %w", err)
+	}
+	if e.o.Kubeconfig != "" {
+		if err := e.installCRDs(ctx); err != nil {
+			return stop, err
+		}
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
+	if err := e.client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return stop, fmt.Errorf("creating namespace %s: %w", Namespace, err)
+	}
+	return stop, nil
+}
+
+func (e *env) ensureControlPlaneBinaries(ctx context.Context) error {
+	dir := controlplane.AssetsDir()
+	missing := false
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	if e.o.BuildControlPlane == nil {
+		return fmt.Errorf("kube-apiserver and etcd are not in %s: run 'make control-plane' in the edgetwin checkout", dir)
+	}
+	e.say("Building kube-apiserver and etcd into %s: the first time only, about 10 minutes on 2 cores", dir)
+	if err := e.o.BuildControlPlane(ctx); err != nil {
+		return fmt.Errorf("building the control plane: %w", err)
+	}
+	return nil
+}
+
+// installCRDs creates the embedded CRDs in an existing cluster, or updates them to this
+// edgetwin's.
+func (e *env) installCRDs(ctx context.Context) error {
+	crds, err := crd.CRDs()
+	if err != nil {
+		return err
+	}
+	for _, c := range crds {
+		existing := &apiextensionsv1.CustomResourceDefinition{}
+		err := e.client.Get(ctx, client.ObjectKeyFromObject(c), existing)
+		switch {
+		case apierrors.IsNotFound(err):
+			err = e.client.Create(ctx, c)
+		case err == nil:
+			c.ResourceVersion = existing.ResourceVersion // this edgetwin's CRD replaces an older one
+			err = e.client.Update(ctx, c)
+		}
+		if err != nil {
+			return fmt.Errorf("installing CRD %s: %w", c.Name, err)
+		}
+	}
+	if err := e.waitEstablished(ctx, crds); err != nil {
+		return err
+	}
+	e.say("Installed the edgetwin.dev CRDs")
+	return nil
+}
+
+// startAll starts cloudcore, applies the samples, joins and starts the edge nodes and starts a
+// simulator on each.
+func (e *env) startAll(ctx context.Context) error {
+	metrics, err := freePort()
+	if err != nil {
+		return err
+	}
+	probe, err := freePort()
+	if err != nil {
+		return err
+	}
+	e.cloudcore = fmt.Sprintf("127.0.0.1:%d", metrics)
+	cc, err := e.sup.start("cloudcore", filepath.Join(e.o.BinDir, "cloudcore"), "--kubeconfig", e.kubeconfig,
+		"--namespace", Namespace, "--hub-bind-address", fmt.Sprintf("127.0.0.1:%d", e.o.HubPort), "--advertise-address", "127.0.0.1",
+		"--metrics-bind-address", e.cloudcore, "--metrics-secure=false", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probe))
+	if err != nil {
+		return err
+	}
+	e.say("Starting cloudcore (CloudHub on %s)", e.hubURL)
+	if err := waitReady(ctx, cc, fmt.Sprintf("http://127.0.0.1:%d/readyz", probe), 2*time.Minute); err != nil {
+		return err
+	}
+	if err := e.applySamples(ctx); err != nil {
+		return err
+	}
+	for i := 1; i <= e.o.Edges; i++ {
+		if err := e.startEdge(ctx, fmt.Sprintf("edge-%d", i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applySamples creates the sample model, node and devices, and the extra thermostats, unless
+// they exist: a resumed environment keeps the values the user changed.
+func (e *env) applySamples(ctx context.Context) error {
+	objs, err := samples.Objects()
+	if err != nil {
+		return err
+	}
+	// Models and nodes before the devices that refer to them.
+	rank := map[string]int{"DeviceModel": 0, "EdgeNode": 1, "Device": 2}
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int { return rank[a.GetKind()] - rank[b.GetKind()] })
+	created := 0
+	for _, obj := range objs {
+		if err := e.client.Create(ctx, obj); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			return fmt.Errorf("creating sample %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+		created++
+	}
+	for k := 1; k <= e.o.Devices; k++ {
+		dev := &v1alpha1.Device{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("room-%d", k)},
+			Spec: v1alpha1.DeviceSpec{
+				ModelRef:   v1alpha1.ModelReference{Name: "thermostat"},
+				NodeName:   fmt.Sprintf("edge-%d", (k-1)%e.o.Edges+1),
+				Properties: []v1alpha1.DeviceProperty{{Name: "setpoint", Desired: new(fmt.Sprintf("%d", 19+k%5))}},
+			},
+		}
+		if err := e.client.Create(ctx, dev); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			return fmt.Errorf("creating device %s: %w", dev.Name, err)
+		}
+		created++
+	}
+	if created > 0 {
+		e.say("Applied the samples and %d simulated thermostats (%d objects created)", e.o.Devices, created)
+	} else {
+		e.say("The samples and devices are there from the last run; kept as they are")
+	}
+	return nil
+}
+
+// startEdge joins the node (first run only), then starts its broker (mosquitto mode), its
+// edgecore and its simulator.
+func (e *env) startEdge(ctx context.Context, node string) error {
+	dataDir := filepath.Join(e.o.Dir, "edges", node)
+	broker, err := e.brokerAddress(dataDir)
+	if err != nil {
+		return err
+	}
+	if e.o.Mosquitto {
+		if err := e.startMosquitto(ctx, node, dataDir, broker); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "edgecore.yaml")); err != nil {
+		if err := e.join(ctx, node, dataDir, broker); err != nil {
+			return err
+		}
+	} else {
+		e.say("%s joined on an earlier run; resuming with its data in %s", node, dataDir)
+	}
+	metrics, err := freePort()
+	if err != nil {
+		return err
+	}
+	info := edgeInfo{name: node, broker: broker, metrics: fmt.Sprintf("127.0.0.1:%d", metrics)}
+	ec, err := e.sup.start("edgecore-"+node, filepath.Join(e.o.BinDir, "edgecore"), "run", "--data-dir", dataDir,
+		"--metrics-bind-address", info.metrics)
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, ec, "http://"+info.metrics+"/readyz", 2*time.Minute); err != nil {
+		return err
+	}
+	simPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	info.sim = fmt.Sprintf("127.0.0.1:%d", simPort)
+	sim, err := e.sup.start("sim-"+node, filepath.Join(e.o.BinDir, "edgetwin-sim"), "--broker", "tcp://"+broker,
+		"--node", node, "--http-address", info.sim)
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, sim, "http://"+info.sim+"/healthz", time.Minute); err != nil {
+		return err
+	}
+	e.say("%s is up: edgecore synced with the cloud, simulator driving its devices (broker %s)", node, broker)
+	e.edges = append(e.edges, info)
+	return nil
+}
+
+// brokerAddress returns the node's broker address, chosen on the first run and kept in the
+// node's directory: edgecore's config and the simulator must agree on it across restarts.
+func (e *env) brokerAddress(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "dev-broker-address")
+	if raw, err := os.ReadFile(path); err == nil {
+		return string(raw), nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return addr, os.WriteFile(path, []byte(addr), 0o600)
+}
+
+// join makes a token for node and runs 'edgecore join' with it, as a user would.
+func (e *env) join(ctx context.Context, node, dataDir, broker string) error {
+	ca, err := pki.EnsureCA(ctx, e.client, Namespace, pki.DefaultCASecretName)
+	if err != nil {
+		return err
+	}
+	token, err := join.Create(ctx, e.client, Namespace, node, 10*time.Minute, ca)
+	if err != nil {
+		return fmt.Errorf("creating a join token for %s: %w", node, err)
+	}
+	mode := "internal"
+	if e.o.Mosquitto {
+		mode = "external"
+	}
+	e.say("Joining %s with a one-time token (edgecore join)", node)
+	return e.sup.runOnce(ctx, "join-"+node, filepath.Join(e.o.BinDir, "edgecore"), "join", "--server", e.hubURL,
+		"--token", token, "--name", node, "--data-dir", dataDir, "--broker-mode", mode, "--broker-address", broker, "--force")
+}
+
+func (e *env) startMosquitto(ctx context.Context, node, dataDir, addr string) error {
+	bin, err := mosquittoPath()
+	if err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dataDir)
+	if os.Geteuid() == 0 {
+		conf += "user root\n" // otherwise mosquitto drops to its own user, who cannot write dataDir
+	}
+	path := filepath.Join(dataDir, "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	m, err := e.sup.start("mosquitto-"+node, bin, "-c", path)
+	if err != nil {
+		return err
+	}
+	return waitListening(ctx, m, addr, 30*time.Second)
+}
+
+// instructions tells the user what is running and what to try.
+func (e *env) instructions() {
+	w := e.out
+	_, _ = fmt.Fprintf(w, "\nedgetwin dev is running. State: %s   Logs: %s\n\n", e.o.Dir, filepath.Join(e.o.Dir, "logs"))
+	_, _ = fmt.Fprintf(w, "  cloudcore    CloudHub %s, metrics http://%s/metrics\n", e.hubURL, e.cloudcore)
+	for _, ed := range e.edges {
+		_, _ = fmt.Fprintf(w, "  %-12s edgecore metrics http://%s/metrics, broker %s, simulator http://%s/devices\n",
+			ed.name, ed.metrics, ed.broker, ed.sim)
+	}
+	_, _ = fmt.Fprintf(w, "\nTry:\n\n    export KUBECONFIG=%s\n    kubectl get devices -w\n", e.kubeconfig)
+	_, _ = fmt.Fprint(w, "    kubectl patch device lobby-thermostat --type=json "+
+		`-p '[{"op":"replace","path":"/spec/properties/0/desired","value":"25"}]'`+"\n")
+	_, _ = fmt.Fprint(w, "    kubectl get edgenodes\n    kubectl describe device lobby-thermostat\n\n")
+	_, _ = fmt.Fprint(w, "Ctrl-C stops everything. Starting again resumes with the same data; --fresh starts over.\n\n")
+}
+
+// waitEstablished waits until the API server serves every CRD.
+func (e *env) waitEstablished(ctx context.Context, crds []*apiextensionsv1.CustomResourceDefinition) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, c := range crds {
+		for {
+			got := &apiextensionsv1.CustomResourceDefinition{}
+			if err := e.client.Get(ctx, client.ObjectKeyFromObject(c), got); err == nil && established(got) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("CRD %s was not established within a minute", c.Name)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func established(c *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, cond := range c.Status.Conditions {
+		if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// mosquittoPath finds Debian's mosquitto.
+func mosquittoPath() (string, error) {
+	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path, nil
+		}
+	}
+	return "", errors.New("--mosquitto needs mosquitto: apt-get install -y mosquitto")
+}
