@@ -139,7 +139,7 @@ func TestAChildThatDiesBeforeItIsReadyIsReportedWithItsLog(t *testing.T) {
 
 func TestStopAllStopsEveryChild(t *testing.T) {
 	sup := newSupervisor(t.TempDir())
-	var kids []*child
+	kids := make([]*child, 0, 3)
 	for i := range 3 {
 		c, err := sup.start(fmt.Sprintf("sleeper-%d", i), "sleep", "60")
 		if err != nil {
