@@ -75,8 +75,19 @@ vet: ## Run go vet against code.
 control-plane: ## Build (once) kube-apiserver and etcd into the cache for envtest.
 	@hack/build-control-plane.sh >/dev/null
 
+# Debian packages: gcc for cgo (SQLite) and the race detector; mosquitto for the tests of the
+# external broker mode.
+DEV_PACKAGES = gcc libc6-dev ca-certificates
+TEST_PACKAGES = $(DEV_PACKAGES) mosquitto
+
+.PHONY: packages-dev packages-test
+packages-dev:
+	@hack/ensure-packages.sh $(DEV_PACKAGES)
+packages-test:
+	@hack/ensure-packages.sh $(TEST_PACKAGES)
+
 .PHONY: test
-test: control-plane ## Run unit and integration tests (a real API server through envtest; not e2e), then the fuzz targets briefly.
+test: packages-test control-plane ## Run unit and integration tests (a real API server through envtest; not e2e), then the fuzz targets briefly.
 	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(UNIT_PKGS)
 	@# The integration suite builds cloudcore and edgecore itself, which go test's result cache
 	@# cannot see: a change to the binaries alone would replay an old pass. -count=1 runs it always.
@@ -84,8 +95,7 @@ test: control-plane ## Run unit and integration tests (a real API server through
 	$(MAKE) --no-print-directory fuzz
 
 .PHONY: test-e2e
-test-e2e: control-plane ## Run the end-to-end suite: real processes (API server, cloudcore, edgecore, mosquitto, simulator) checked through kubectl.
-	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { echo "test-e2e needs mosquitto: apt-get install -y mosquitto"; exit 1; }
+test-e2e: packages-test control-plane ## Run the end-to-end suite: real processes (API server, cloudcore, edgecore, mosquitto, simulator) checked through kubectl.
 	go test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e
 
 E2E_TIMEOUT ?= 15m
@@ -121,7 +131,7 @@ build: ## Build cloudcore, edgecore, edgetwin and edgetwin-sim into bin/.
 DEV_FLAGS ?=
 
 .PHONY: dev
-dev: control-plane build ## Run everything locally: control plane, cloudcore, 2 edge nodes, simulated devices (DEV_FLAGS="--fresh --edges 3 ...").
+dev: packages-dev control-plane build ## Run everything locally: control plane, cloudcore, 2 edge nodes, simulated devices (DEV_FLAGS="--fresh --edges 3 ...").
 	bin/edgetwin dev $(DEV_FLAGS)
 
 .PHONY: run
