@@ -38,6 +38,9 @@ UNIT_PKGS = $(shell go list ./... | grep -v -e /test/e2e -e /test/integration -e
 .PHONY: all
 all: build
 
+# Areas with many targets of their own (packaging, benchmarks) keep them in hack/*.mk.
+-include $(sort $(wildcard hack/*.mk))
+
 ##@ General
 
 .PHONY: help
