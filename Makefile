@@ -38,9 +38,6 @@ UNIT_PKGS = $(shell go list ./... | grep -v -e /test/e2e -e /test/integration -e
 .PHONY: all
 all: build
 
-# Areas with many targets of their own (packaging, benchmarks) keep them in hack/*.mk.
--include $(sort $(wildcard hack/*.mk))
-
 ##@ General
 
 .PHONY: help
@@ -177,3 +174,8 @@ $(GOLANGCI_LINT):
 
 .PHONY: tools
 tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) ## Build the code generators and the linter into the cache.
+
+# Areas with many targets of their own (packaging, benchmarks) keep them in hack/*.mk. Included
+# last, so they can extend the variables above (TEST_PACKAGES += ...) and add prerequisites to
+# targets above (test: ..., verify-gen: ...).
+-include $(sort $(wildcard hack/*.mk))
