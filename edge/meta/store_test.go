@@ -85,3 +85,37 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		t.Fatal("Open accepted a database from a newer build")
 	}
 }
+
+func TestAnInMemoryStoreIsAFullStoreThatNothingOutlives(t *testing.T) {
+	s, err := OpenInMemory("t-" + t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenInMemory("t-other-" + t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Close() }()
+	seq, err := s.Enqueue("DeviceTwin", "default", "d1", "temperature", []byte(`{"value":"1"}`))
+	if err != nil || seq != 1 {
+		t.Fatalf("Enqueue = %d, %v", seq, err)
+	}
+	// Two in-memory stores are separate databases.
+	if n, err := other.PendingCount(); err != nil || n != 0 {
+		t.Fatalf("the other store holds %d reports (%v); want 0", n, err)
+	}
+	if n, err := s.PendingCount(); err != nil || n != 1 {
+		t.Fatalf("PendingCount = %d, %v; want 1", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenInMemory("t-" + t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = again.Close() }()
+	if n, err := again.PendingCount(); err != nil || n != 0 {
+		t.Fatalf("a reopened in-memory store holds %d reports (%v); want none", n, err)
+	}
+}
