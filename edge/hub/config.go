@@ -17,9 +17,11 @@ limitations under the License.
 package hub
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -76,6 +78,10 @@ type Config struct {
 	// Clock paces the backoff; tests inject a fake one. Read and write deadlines are on the
 	// network connection, so they always follow the real clock.
 	Clock clock.Clock
+	// NetDialContext, if set, opens the TCP connection (TLS runs over it). Benchmarks use it to
+	// count the bytes on the link and to spread many hollow nodes over source addresses; nil
+	// dials the usual way.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Listener, if set, learns of every object stored or deleted.
 	Listener Listener
 	// Logger receives the hub's logs.

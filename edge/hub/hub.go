@@ -65,6 +65,7 @@ func New(cfg Config) (*Hub, error) {
 		dialer: &websocket.Dialer{
 			TLSClientConfig:  cfg.TLSConfig,
 			HandshakeTimeout: cfg.HandshakeTimeout,
+			NetDialContext:   cfg.NetDialContext,
 		},
 		notify:   make(chan struct{}, 1),
 		idPrefix: hex.EncodeToString(prefix) + "-",

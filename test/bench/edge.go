@@ -1,0 +1,288 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/join"
+	"github.com/edgetwin/edgetwin/pkg/sim"
+)
+
+// realEdge is one real edgecore with its internal broker and the simulator.
+type realEdge struct {
+	node          string
+	edgecore, sim *exec.Cmd
+	metrics       string
+	simHTTP       string
+}
+
+// process starts binary from the env's bin dir, its output in logName.log in the env's directory.
+func (e *Env) process(logName, binary string, args ...string) (*exec.Cmd, error) {
+	f, err := os.OpenFile(filepath.Join(e.Dir, logName+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(e.BinDir, binary), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	go func() { _ = cmd.Wait(); _ = f.Close() }()
+	return cmd, nil
+}
+
+func stopProcess(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	for range 100 {
+		if cmd.Process.Signal(syscall.Signal(0)) != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+}
+
+// startRealEdge joins a real edgecore as node, with its internal broker, and a simulator.
+func startRealEdge(ctx context.Context, e *Env, node string) (*realEdge, error) {
+	token, err := join.Create(ctx, e.Client, Namespace, node, time.Hour, e.CA)
+	if err != nil {
+		return nil, err
+	}
+	dataDir := filepath.Join(e.Dir, node)
+	brokerPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	broker := fmt.Sprintf("127.0.0.1:%d", brokerPort)
+	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, "edgecore"), "join", "--server", fmt.Sprintf("https://127.0.0.1:%d", e.HubPort),
+		"--token", token, "--name", node, "--data-dir", dataDir, "--broker-address", broker).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("edgecore join: %w\n%s", err, out)
+	}
+	metricsPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	simPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	re := &realEdge{node: node, metrics: fmt.Sprintf("127.0.0.1:%d", metricsPort), simHTTP: fmt.Sprintf("127.0.0.1:%d", simPort)}
+	if re.edgecore, err = e.process("edgecore-"+node, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", re.metrics); err != nil {
+		return nil, err
+	}
+	if err := waitUntil(ctx, time.Minute, 100*time.Millisecond, func() bool { return httpOK("http://" + re.metrics + "/readyz") }); err != nil {
+		re.stop()
+		return nil, fmt.Errorf("edgecore did not get ready: %w", err)
+	}
+	if re.sim, err = e.process("sim-"+node, "edgetwin-sim", "--broker", "tcp://"+broker, "--node", node, "--http-address", re.simHTTP); err != nil {
+		re.stop()
+		return nil, err
+	}
+	if err := waitUntil(ctx, time.Minute, 100*time.Millisecond, func() bool { return httpOK("http://" + re.simHTTP + "/healthz") }); err != nil {
+		re.stop()
+		return nil, fmt.Errorf("the simulator did not connect: %w", err)
+	}
+	return re, nil
+}
+
+func (re *realEdge) stop() {
+	stopProcess(re.sim)
+	stopProcess(re.edgecore)
+}
+
+func httpOK(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// simDevices returns how many devices the simulator drives.
+func (re *realEdge) simDevices() int {
+	resp, err := http.Get("http://" + re.simHTTP + "/devices")
+	if err != nil {
+		return -1
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var devs []json.RawMessage
+	if json.NewDecoder(resp.Body).Decode(&devs) != nil {
+		return -1
+	}
+	return len(devs)
+}
+
+// simEvents returns the simulator's recent events.
+func (re *realEdge) simEvents() []sim.Event {
+	resp, err := http.Get("http://" + re.simHTTP + "/events")
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var evs []sim.Event
+	if json.NewDecoder(resp.Body).Decode(&evs) != nil {
+		return nil
+	}
+	return evs
+}
+
+// EdgeFootprint runs one real edgecore with devices on its internal broker, driven by the
+// simulator, and measures its memory, binary size and CPU; then it patches desired values at
+// rate per second for d and measures the time from each patch to the simulator (the mapper)
+// receiving the delta: the whole path, cloud to device.
+func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d time.Duration) (*Result, error) {
+	r := newResult("edge-footprint and end-to-end fan-out", map[string]any{"devices": devices,
+		"patches_per_second": rate, "seconds": d.Seconds()})
+	const node = "real-edge"
+	re, err := startRealEdge(ctx, e, node)
+	if err != nil {
+		return nil, err
+	}
+	defer re.stop()
+	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DeviceNamespace}}); err != nil &&
+		!strings.Contains(err.Error(), "already exists") {
+		return nil, err
+	}
+	model := &v1alpha1.DeviceModel{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: "real-thermostat"},
+		Spec: v1alpha1.DeviceModelSpec{Protocol: "simulator", Properties: []v1alpha1.ModelProperty{
+			{Name: "temperature", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadOnly},
+			{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite},
+		}}}
+	if err := e.Client.Create(ctx, model); err != nil {
+		return nil, err
+	}
+	names := make([]types.NamespacedName, devices)
+	if err := parallel(ctx, devices, 16, func(i int) error {
+		dev := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: fmt.Sprintf("real-%d", i)},
+			Spec: v1alpha1.DeviceSpec{ModelRef: v1alpha1.ModelReference{Name: "real-thermostat"}, NodeName: node,
+				Properties: []v1alpha1.DeviceProperty{{Name: "setpoint", Desired: new("20")}}}}
+		names[i] = client.ObjectKeyFromObject(dev)
+		return e.Client.Create(ctx, dev)
+	}); err != nil {
+		return nil, err
+	}
+	if err := waitUntil(ctx, 2*time.Minute, 200*time.Millisecond, func() bool { return re.simDevices() == devices }); err != nil {
+		return nil, fmt.Errorf("the simulator drives %d of %d devices: %w", re.simDevices(), devices, err)
+	}
+	bin, err := os.Stat(filepath.Join(e.BinDir, "edgecore"))
+	if err != nil {
+		return nil, err
+	}
+	r.add("edgecore binary size", float64(bin.Size())/(1<<20), "MiB")
+	time.Sleep(10 * time.Second) // let it settle: every device reporting once a second
+	p0, err := ReadProc(re.edgecore.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	const window = 20 * time.Second
+	time.Sleep(window)
+	p1, err := ReadProc(re.edgecore.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	r.add("edgecore RSS, devices reporting every second", float64(p1.RSSBytes)/(1<<20), "MiB")
+	r.add("edgecore peak RSS", float64(p1.PeakBytes)/(1<<20), "MiB")
+	r.add("edgecore CPU, devices reporting every second", (p1.CPUSeconds-p0.CPUSeconds)/window.Seconds()*100, "% of a core")
+
+	// Fan-out through the real edge to the mapper.
+	type key struct{ device, value string }
+	var mu sync.Mutex
+	sent := map[key]time.Time{}
+	total := int(float64(rate) * d.Seconds())
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	for i := range total {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		dev := names[i%len(names)]
+		value := strconv.Itoa(5 + i%25) + "." + strconv.Itoa(i/25%10) // distinct per device within the run
+		wg.Go(func() {
+			patch := fmt.Appendf(nil, `{"spec":{"properties":[{"name":"setpoint","desired":%q}]}}`, value)
+			mu.Lock()
+			sent[key{dev.String(), value}] = time.Now()
+			mu.Unlock()
+			obj := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: dev.Namespace, Name: dev.Name}}
+			_ = e.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+		})
+	}
+	wg.Wait()
+	arrived := func() map[key]time.Time {
+		got := map[key]time.Time{}
+		for _, ev := range re.simEvents() {
+			if ev.Type != sim.EventDelta {
+				continue
+			}
+			for f := range strings.FieldsSeq(ev.Detail) {
+				if v, ok := strings.CutPrefix(f, "setpoint="); ok {
+					k := key{ev.Device, v}
+					if _, seen := got[k]; !seen {
+						got[k] = ev.Time
+					}
+				}
+			}
+		}
+		return got
+	}
+	_ = waitUntil(ctx, 30*time.Second, 200*time.Millisecond, func() bool {
+		got := arrived()
+		for k := range sent {
+			if _, ok := got[k]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	got := arrived()
+	lat := make([]time.Duration, 0, len(sent))
+	for k, at := range sent {
+		if a, ok := got[k]; ok {
+			lat = append(lat, a.Sub(at))
+		} else {
+			r.Lost++
+		}
+	}
+	r.addLatencies("patch → mapper got the delta (real edgecore)", lat)
+	return r, nil
+}
