@@ -18,6 +18,7 @@ limitations under the License.
 //
 //	edgecore join --server https://HOST:PORT --token TOKEN --name NODE --data-dir DIR
 //	edgecore run --data-dir DIR
+//	edgecore --version
 package main
 
 import (
@@ -30,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -43,7 +45,9 @@ import (
 const usage = `usage:
   edgecore join --server https://HOST:PORT --token TOKEN --name NODE --data-dir DIR [--ca-file FILE] [--force]
                 [--broker-mode internal|external] [--broker-address HOST:PORT]
+                [--install-systemd [--systemd-dir /etc/systemd/system]]
   edgecore run --data-dir DIR [--metrics-bind-address 127.0.0.1:10351] [--certificate-renew-before DURATION]
+  edgecore --version
 `
 
 // errUsage marks errors that are the user's input; main exits 2 for them.
@@ -77,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "-h", "--help", "help":
 		_, _ = io.WriteString(stdout, usage)
 		return nil
+	case "--version", "-version", "version":
+		_, _ = fmt.Fprintf(stdout, "edgecore %s %s/%s\n", agent.Version, runtime.GOOS, runtime.GOARCH)
+		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q (want join or run)", errUsage, args[0])
 }
@@ -104,6 +111,9 @@ func joinCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"MQTT broker for mappers: \"internal\" (runs inside edgecore) or \"external\" (for example mosquitto).")
 	brokerAddr := fs.String("broker-address", config.DefaultBrokerAddress,
 		"Where the internal broker listens, or the external broker to dial (host:port).")
+	installSystemd := fs.Bool("install-systemd", false,
+		"Also write a systemd unit that runs 'edgecore run' for this node at boot (this binary, this data directory).")
+	systemdDir := fs.String("systemd-dir", join.DefaultSystemdDir, "Where --install-systemd writes "+join.SystemdUnitName+".")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -146,9 +156,35 @@ func joinCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cfg.Save(*dataDir); err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(stdout, "node %s joined (certificate valid until %s); start it with:\n  edgecore run --data-dir %s\n",
-		res.NodeName, res.NotAfter.UTC().Format("2006-01-02 15:04 MST"), *dataDir)
+	validUntil := res.NotAfter.UTC().Format("2006-01-02 15:04 MST")
+	if !*installSystemd {
+		_, _ = fmt.Fprintf(stdout, "node %s joined (certificate valid until %s); start it with:\n  edgecore run --data-dir %s\n",
+			res.NodeName, validUntil, *dataDir)
+		return nil
+	}
+	unit, err := installUnit(*systemdDir, *dataDir)
+	if err != nil {
+		return fmt.Errorf("node %s joined, but writing its systemd unit failed (run 'edgecore run --data-dir %s' by hand): %w",
+			res.NodeName, *dataDir, err)
+	}
+	_, _ = fmt.Fprintf(stdout, "node %s joined (certificate valid until %s); wrote %s, start it with:\n"+
+		"  systemctl daemon-reload && systemctl enable --now edgecore\n", res.NodeName, validUntil, unit)
 	return nil
+}
+
+// installUnit writes the systemd unit for this very binary and dataDir, both made absolute.
+func installUnit(systemdDir, dataDir string) (string, error) {
+	binary, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if binary, err = filepath.EvalSymlinks(binary); err != nil {
+		return "", err
+	}
+	if dataDir, err = filepath.Abs(dataDir); err != nil {
+		return "", err
+	}
+	return join.WriteSystemdUnit(systemdDir, binary, dataDir)
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer, ready func(net.Addr)) error {

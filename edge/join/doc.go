@@ -24,7 +24,8 @@ limitations under the License.
 // address dialled. Only then is the token sent. With a CA file (WithCAFile) the server is
 // verified against that CA instead, which must still match the pin.
 //
-// It owns no state: the caller writes the result to disk. The request, the answer and the checks
+// It owns no state: the caller writes the result to disk. SystemdUnit and WriteSystemdUnit make
+// the unit 'edgecore join --install-systemd' writes, which runs 'edgecore run' at boot. The request, the answer and the checks
 // it shares with renewal are pkg/certapi's. Besides that it imports only the standard library:
 // never client-go, controller-runtime or the cloud/ packages, which edgecore must not link
 // (cmd/edgecore's TestEdgecoreLinksNoCloudPackage checks).
