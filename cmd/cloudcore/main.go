@@ -58,6 +58,7 @@ type options struct {
 	metricsAddr       string
 	secureMetrics     bool
 	probeAddr         string
+	pprofAddr         string
 	leaderElect       bool
 	leaderElectionNS  string
 	hub               server.Options
@@ -90,6 +91,7 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"Serve /metrics over HTTPS with Kubernetes authentication and authorization; false serves plain HTTP.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints, for profiling; \"0\" (the default) turns them off.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Hold a Lease so that only one cloudcore replica is active.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "",
@@ -196,6 +198,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "cloudcore.edgetwin.dev",
 		LeaderElectionNamespace: o.leaderElectionNS,

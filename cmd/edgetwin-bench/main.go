@@ -56,6 +56,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	outDir := fs.String("out", "bench-results", "Directory for the JSON results.")
 	nodes := fs.String("nodes", "", "Override the connect-storm fleet sizes, comma-separated (for example 1000,5000).")
 	idle := fs.Duration("idle", 0, "Override how long the idle scenario runs.")
+	skip := fs.String("skip", "", "Scenarios not to run, comma-separated: fan-out, reported, reconnect, edge.")
+	var cloudFlags stringList
+	fs.Var(&cloudFlags, "cloudcore-flag", "A flag for cloudcore, repeatable (for example --cloudcore-flag=--status-write-qps=200).")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +87,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *idle > 0 {
 		plan.IdleFor = *idle
 	}
+	plan.CloudcoreFlags = append(plan.CloudcoreFlags, cloudFlags...)
+	plan.Skip = map[string]bool{}
+	for f := range strings.SplitSeq(*skip, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case "":
+		case "fan-out", "reported", "reconnect", "edge":
+			plan.Skip[f] = true
+		default:
+			return fmt.Errorf("--skip: unknown scenario %q", f)
+		}
+	}
 	abs, err := filepath.Abs(*binDir)
 	if err != nil {
 		return err
@@ -93,6 +107,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	_, _ = fmt.Fprintf(out, "\n%d scenarios in %s; JSON in %s\n", len(results), time.Since(start).Round(time.Second), *outDir)
 	return err
 }
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func containsInt(s []int, v int) bool {
 	for _, x := range s {

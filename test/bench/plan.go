@@ -47,8 +47,11 @@ type Plan struct {
 	EdgeFor     time.Duration
 	// Reconnect runs the reconnect storm on the load fleet.
 	Reconnect bool
-	// Status-write budget given to cloudcore (its flags), so the runs say what they measured.
+	// CloudcoreFlags are added to cloudcore's command line (for example a status-write budget).
 	CloudcoreFlags []string
+	// Skip names scenarios not to run: fan-out, reported, reconnect, edge (the connect storm and
+	// idle always run: the others need their fleet).
+	Skip map[string]bool
 }
 
 // Small is every scenario at a size that checks correctness in a few minutes ('make test').
@@ -83,7 +86,7 @@ func (p Plan) Run(ctx context.Context, binDir string, out io.Writer, save func(n
 			return results, err
 		}
 	}
-	if p.EdgeDevices > 0 {
+	if p.EdgeDevices > 0 && !p.Skip["edge"] {
 		e, err := NewEnv(ctx, binDir, out, p.CloudcoreFlags...)
 		if err != nil {
 			return results, err
@@ -128,13 +131,18 @@ func (p Plan) fleetScenarios(ctx context.Context, binDir string, n int, out io.W
 	if err != nil {
 		return err
 	}
-	if r, err = FanOut(ctx, e, f, devices, p.FanOutRate, p.FanOutFor); err != nil {
-		return fmt.Errorf("fan-out: %w", err)
-	}
-	if err := keep(fmt.Sprintf("fan-out-%d", p.FanOutRate), r); err != nil {
-		return err
+	if !p.Skip["fan-out"] {
+		if r, err = FanOut(ctx, e, f, devices, p.FanOutRate, p.FanOutFor); err != nil {
+			return fmt.Errorf("fan-out: %w", err)
+		}
+		if err := keep(fmt.Sprintf("fan-out-%d", p.FanOutRate), r); err != nil {
+			return err
+		}
 	}
 	for _, d := range p.ReportDevices {
+		if p.Skip["reported"] {
+			break
+		}
 		if r, err = Reported(ctx, e, f, devices[:d], p.ReportInterval, p.ReportFor); err != nil {
 			return fmt.Errorf("reported path: %w", err)
 		}
@@ -142,7 +150,7 @@ func (p Plan) fleetScenarios(ctx context.Context, binDir string, n int, out io.W
 			return err
 		}
 	}
-	if p.Reconnect {
+	if p.Reconnect && !p.Skip["reconnect"] {
 		if r, err = ReconnectStorm(ctx, e, f, devices[:p.ReportDevices[0]]); err != nil {
 			return fmt.Errorf("reconnect storm: %w", err)
 		}
