@@ -237,7 +237,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d time.Durati
 		case <-tick.C:
 		}
 		dev := names[i%len(names)]
-		value := strconv.Itoa(5+i%25) + "." + strconv.Itoa(i/25%10) // distinct per device within the run
+		value := strconv.Itoa(100 + i) // never repeated, so each patch is a change with its own arrival
 		wg.Go(func() {
 			patch := fmt.Appendf(nil, `{"spec":{"properties":[{"name":"setpoint","desired":%q}]}}`, value)
 			mu.Lock()
