@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -192,8 +193,9 @@ func (e *Env) Close() {
 }
 
 // APIServerWrites returns the API server's own count of requests with verb on resource
-// (and subresource, "" for the object itself), from its /metrics.
-func (e *Env) APIServerWrites(ctx context.Context, verb, resource, subresource string) (float64, error) {
+// (and subresource, "" for the object itself), from its /metrics; codes, if given, keeps only
+// those response codes (for example "409").
+func (e *Env) APIServerWrites(ctx context.Context, verb, resource, subresource string, codes ...string) (float64, error) {
 	cs, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
 		return 0, err
@@ -209,6 +211,9 @@ func (e *Env) APIServerWrites(ctx context.Context, verb, resource, subresource s
 		line := sc.Text()
 		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="`+resource+`"`) ||
 			!strings.Contains(line, `subresource="`+subresource+`"`) || !strings.Contains(line, `verb="`+verb+`"`) {
+			continue
+		}
+		if len(codes) > 0 && !slices.ContainsFunc(codes, func(c string) bool { return strings.Contains(line, `code="`+c+`"`) }) {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)

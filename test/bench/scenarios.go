@@ -387,6 +387,10 @@ func Reported(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedN
 	if err != nil {
 		return nil, err
 	}
+	c0, err := e.APIServerWrites(ctx, "PATCH", "devices", "status", "409")
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	rep, stop := startReporter(ctx, f, devices, interval)
 	select {
@@ -401,6 +405,10 @@ func Reported(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedN
 	if err != nil {
 		return nil, err
 	}
+	c1, err := e.APIServerWrites(ctx, "PATCH", "devices", "status", "409")
+	if err != nil {
+		return nil, err
+	}
 	r.Lost = settle(ctx, rep, sw, time.Minute)
 	if r.Lost > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d devices never showed their newest value", r.Lost))
@@ -410,6 +418,7 @@ func Reported(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedN
 	}
 	r.addLatencies("report queued → Device.status", rep.latencies(sw))
 	r.add("API server devices/status PATCH", (w1-w0)/elapsed.Seconds(), "writes/s")
+	r.add("  of which refused as conflicts (409)", (c1-c0)/elapsed.Seconds(), "writes/s")
 	return r, nil
 }
 
