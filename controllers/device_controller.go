@@ -29,6 +29,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -168,6 +169,9 @@ func (r *DeviceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.EdgeNode{}, handler.EnqueueRequestsFromMapFunc(r.devicesOfNode),
 			builder.WithPredicates(connectedChanged())).
 		Named("device").
+		// Several at once: a burst of spec changes (a rollout of new setpoints) is one status
+		// write each, and one worker would make the last wait for all the others.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
 

@@ -383,6 +383,11 @@ func Reported(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedN
 	if err != nil {
 		return nil, err
 	}
+	// The controllers may still be writing the conditions of an earlier scenario's spec changes;
+	// those writes are not the reports' and would blur the write rate.
+	if err := quiesce(ctx, e); err != nil {
+		return nil, err
+	}
 	w0, err := e.APIServerWrites(ctx, "PATCH", "devices", "status")
 	if err != nil {
 		return nil, err
@@ -472,4 +477,25 @@ func countSent(rep *reporter) int {
 		n += len(v)
 	}
 	return n
+}
+
+// quiesce waits until the API server has served no devices/status write for two seconds.
+func quiesce(ctx context.Context, e *Env) error {
+	last, err := e.APIServerWrites(ctx, "PATCH", "devices", "status")
+	if err != nil {
+		return err
+	}
+	still := 0
+	return waitUntil(ctx, 5*time.Minute, time.Second, func() bool {
+		now, err := e.APIServerWrites(ctx, "PATCH", "devices", "status")
+		if err != nil {
+			return false
+		}
+		if now == last {
+			still++
+		} else {
+			still, last = 0, now
+		}
+		return still >= 2
+	})
 }
