@@ -383,19 +383,20 @@ func (s *session) ack(seq uint64) {
 	s.kick()
 }
 
-// holds reports whether the edge holds key, or will once what is queued and in flight arrives.
-// A delete in flight counts as held until the edge acknowledges it.
+// holds reports whether the edge may hold key: it acknowledged holding it, or a message about
+// it is queued or in flight. A delete counts until the edge acknowledges it; so does an upsert,
+// whose acknowledgement may still be on its way when a delete follows it.
 func (s *session) holds(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.held[key]; ok {
 		return true
 	}
-	if v, ok := s.inflight[key]; ok && v != "" {
+	if _, ok := s.inflight[key]; ok {
 		return true
 	}
-	m, ok := s.queue.pending(key)
-	return ok && m.Type == wire.TypeUpsert
+	_, ok := s.queue.pending(key)
+	return ok
 }
 
 // synced reports whether the resync was sent and every object sent since has been acknowledged.
