@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	outDir := fs.String("out", "bench-results", "Directory for the JSON results.")
 	nodes := fs.String("nodes", "", "Override the connect-storm fleet sizes, comma-separated (for example 1000,5000).")
 	idle := fs.Duration("idle", 0, "Override how long the idle scenario runs.")
+	edgeRate := fs.Int("edge-rate", 0, "Override the patches per second of the end-to-end fan-out through the real edgecore.")
 	skip := fs.String("skip", "", "Scenarios not to run, comma-separated: fan-out, reported, reconnect, edge.")
 	var cloudFlags stringList
 	fs.Var(&cloudFlags, "cloudcore-flag", "A flag for cloudcore, repeatable (for example --cloudcore-flag=--status-write-qps=200).")
@@ -86,6 +87,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if *idle > 0 {
 		plan.IdleFor = *idle
+	}
+	if *edgeRate > 0 {
+		plan.EdgeRate = *edgeRate
 	}
 	plan.CloudcoreFlags = append(plan.CloudcoreFlags, cloudFlags...)
 	plan.Skip = map[string]bool{}
