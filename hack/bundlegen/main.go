@@ -30,15 +30,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -91,12 +92,7 @@ func run(args []string, stdin io.Reader) error {
 			return err
 		}
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 			return err
 		}
@@ -122,6 +118,17 @@ func decodeAll(r io.Reader) ([]*unstructured.Unstructured, error) {
 			objs = append(objs, u)
 		}
 	}
+}
+
+const (
+	clusterRoleBinding = "ClusterRoleBinding"
+	roleBinding        = "RoleBinding"
+)
+
+// olmCreates are the kinds OLM makes itself from the CSV, or that it does not take in a bundle.
+var olmCreates = map[string]bool{
+	"Namespace": true, "CustomResourceDefinition": true, "Deployment": true, "ServiceAccount": true,
+	roleBinding: true, clusterRoleBinding: true,
 }
 
 // generate returns every file of the bundle by path.
@@ -154,9 +161,7 @@ func generate(o options, objs []*unstructured.Unstructured) (map[string][]byte, 
 	// bindings) stay out; the rest ships as they are, without a namespace.
 	for _, u := range objs {
 		kind := u.GetKind()
-		switch {
-		case kind == "Namespace", kind == "CustomResourceDefinition", kind == "Deployment", kind == "ServiceAccount",
-			kind == "RoleBinding", kind == "ClusterRoleBinding", bound[kind+"/"+u.GetName()]:
+		if olmCreates[kind] || bound[kind+"/"+u.GetName()] {
 			continue
 		}
 		u = u.DeepCopy()
@@ -209,12 +214,7 @@ func bundleAnnotations() map[string]string {
 func dockerfile(annotations map[string]string, bundleDir string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# The operator bundle image. Written by 'make bundle' (hack/bundlegen): do not edit.\nFROM scratch\n\n")
-	keys := make([]string, 0, len(annotations))
-	for k := range annotations {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
 		fmt.Fprintf(&b, "LABEL %s=%s\n", k, annotations[k])
 	}
 	fmt.Fprintf(&b, "\nCOPY %s/manifests /manifests/\nCOPY %s/metadata /metadata/\n", filepath.ToSlash(bundleDir), filepath.ToSlash(bundleDir))
@@ -230,12 +230,12 @@ func permissions(objs []*unstructured.Unstructured, sa, ns string) (cluster, nam
 		switch u.GetKind() {
 		case "ClusterRole", "Role":
 			roles[u.GetKind()+"/"+u.GetName()] = u
-		case "ClusterRoleBinding", "RoleBinding":
+		case clusterRoleBinding, roleBinding:
 			bindings = append(bindings, u)
 		}
 	}
-	sort.Slice(bindings, func(i, j int) bool {
-		return bindings[i].GetKind()+bindings[i].GetName() < bindings[j].GetKind()+bindings[j].GetName()
+	slices.SortFunc(bindings, func(a, b *unstructured.Unstructured) int {
+		return cmp.Compare(a.GetKind()+a.GetName(), b.GetKind()+b.GetName())
 	})
 	used = map[string]bool{}
 	for _, b := range bindings {
@@ -254,7 +254,7 @@ func permissions(objs []*unstructured.Unstructured, sa, ns string) (cluster, nam
 		}
 		used[refKind+"/"+refName] = true
 		rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-		if b.GetKind() == "ClusterRoleBinding" {
+		if b.GetKind() == clusterRoleBinding {
 			cluster = append(cluster, rules...)
 		} else {
 			namespaced = append(namespaced, rules...)
@@ -300,7 +300,7 @@ func ownedCRDs(dir, manifests string, files map[string][]byte) ([]any, error) {
 				continue
 			}
 			owned = append(owned, map[string]any{
-				"name":        crd.Metadata.Name,
+				"name":        crd.Metadata.Name, //nolint:goconst // field names of different objects
 				"version":     v.Name,
 				"kind":        crd.Spec.Names.Kind,
 				"displayName": displayName(crd.Spec.Names.Kind),
@@ -355,9 +355,9 @@ func almExamples(dir string) (string, error) {
 	if len(examples) == 0 {
 		return "", fmt.Errorf("no samples in %s", dir)
 	}
-	sort.SliceStable(examples, func(i, j int) bool {
-		a, b := &unstructured.Unstructured{Object: examples[i]}, &unstructured.Unstructured{Object: examples[j]}
-		return a.GetKind()+"/"+a.GetName() < b.GetKind()+"/"+b.GetName()
+	slices.SortStableFunc(examples, func(x, y map[string]any) int {
+		a, b := &unstructured.Unstructured{Object: x}, &unstructured.Unstructured{Object: y}
+		return cmp.Compare(a.GetKind()+"/"+a.GetName(), b.GetKind()+"/"+b.GetName())
 	})
 	raw, err := json.MarshalIndent(examples, "", "  ")
 	return string(raw), err

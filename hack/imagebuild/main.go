@@ -74,16 +74,16 @@ func main() {
 }
 
 func run(args []string) error {
-	fs := flag.NewFlagSet("imagebuild", flag.ContinueOnError)
-	binary := fs.String("binary", "", "The static Linux binary to pack; it becomes /<its name> and the entrypoint.")
-	ref := fs.String("name", "", "The image's name and tag, for example edgetwin/cloudcore:v0.1.0.")
-	output := fs.String("output", "", "The tarball to write.")
-	arch := fs.String("arch", runtime.GOARCH, "The binary's architecture (GOARCH).")
-	created := fs.Int64("created", 0, "The image's creation time and every file's, in seconds since the Unix epoch (SOURCE_DATE_EPOCH).")
-	source := fs.String("source", "", "The org.opencontainers.image.source label, if any.")
+	flags := flag.NewFlagSet("imagebuild", flag.ContinueOnError)
+	binary := flags.String("binary", "", "The static Linux binary to pack; it becomes /<its name> and the entrypoint.")
+	ref := flags.String("name", "", "The image's name and tag, for example edgetwin/cloudcore:v0.1.0.")
+	output := flags.String("output", "", "The tarball to write.")
+	arch := flags.String("arch", runtime.GOARCH, "The binary's architecture (GOARCH).")
+	created := flags.Int64("created", 0, "The image's creation time and every file's, in seconds since the Unix epoch (SOURCE_DATE_EPOCH).")
+	source := flags.String("source", "", "The org.opencontainers.image.source label, if any.")
 	var dirs dirList
-	fs.Var(&dirs, "dir", "An empty directory to create, owned by the image's user (repeatable), for example /var/lib/edgecore.")
-	if err := fs.Parse(args); err != nil {
+	flags.Var(&dirs, "dir", "An empty directory to create, owned by the image's user (repeatable), for example /var/lib/edgecore.")
+	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if *binary == "" || *ref == "" || *output == "" {
@@ -118,7 +118,8 @@ func build(binary string, tag name.Tag, arch string, created time.Time, source s
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.Append(img,
-		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "imagebuild: base files", Comment: "passwd, group, /tmp"}},
+		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "imagebuild: base files",
+			Comment: "passwd, group, /tmp"}},
 		mutate.Addendum{Layer: app, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "imagebuild: " + entry}},
 	)
 	if err != nil {
@@ -158,7 +159,8 @@ type file struct {
 }
 
 func baseFiles(dirs []string) []file {
-	files := []file{
+	files := make([]file, 0, 8+2*len(dirs))
+	files = append(files, []file{
 		{name: "/etc", mode: 0o755, dir: true},
 		{name: "/etc/passwd", mode: 0o644, data: fmt.Appendf(nil,
 			"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonRoot, nonRoot)},
@@ -166,7 +168,7 @@ func baseFiles(dirs []string) []file {
 		{name: "/home", mode: 0o755, dir: true},
 		{name: "/home/nonroot", mode: 0o700, dir: true, uid: nonRoot, gid: nonRoot},
 		{name: "/tmp", mode: 0o1777, dir: true},
-	}
+	}...)
 	for _, d := range dirs {
 		// The parents, root's, then the directory itself, the user's.
 		var parents []string

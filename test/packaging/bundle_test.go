@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -344,7 +343,7 @@ func TestBundleAnnotationsMatchTheLayout(t *testing.T) {
 		for k := range m {
 			ks = append(ks, k+"="+m[k])
 		}
-		sort.Strings(ks)
+		slices.Sort(ks)
 		return ks
 	}
 	if !slices.Equal(keys(labels), keys(a)) {
