@@ -1,33 +1,36 @@
-# Builds the cloudcore image with Docker, for those who have it.
-# Override BASE_IMAGE to build from another registry, e.g. docker.io/library/golang:1.26
+# Builds edgetwin's images with Docker, for those who have it ('make images' builds the same
+# images without Docker, see docs/install.md):
+#
+#   docker build -t edgetwin/cloudcore:TAG .                      # cloudcore (the default target)
+#   docker build --target edgecore -t edgetwin/edgecore:TAG .     # edgecore
+#
+# Override BASE_IMAGE to build from another registry, e.g. BASE_IMAGE=docker.io/library/golang:1.26
 ARG BASE_IMAGE=golang:1.26
+ARG RUNTIME_IMAGE=gcr.io/distroless/static:nonroot
+
 FROM ${BASE_IMAGE} AS builder
-ARG TARGETOS
-ARG TARGETARCH
-
+ARG VERSION=v0.0.0-dev
 WORKDIR /workspace
-# Copy the Go Modules manifests
-COPY go.mod go.mod
-COPY go.sum go.sum
-# cache deps before building and copying source so that we don't need to re-download as much
-# and so that source changes don't invalidate our downloaded layer
+# The modules first, so that a source change does not download them again.
+COPY go.mod go.sum ./
 RUN go mod download
-
-# Copy the Go source (relies on .dockerignore to filter)
 COPY . .
+# cloudcore needs no cgo: a static binary.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/cloudcore ./cmd/cloudcore
+# edgecore links SQLite through cgo; hack/build-edge.sh links it statically (the golang image has gcc).
+RUN hack/build-edge.sh /out/edge "${VERSION}" "$(go env GOARCH)" && cp "/out/edge/linux_$(go env GOARCH)/edgecore" /out/edgecore \
+    && mkdir -p /out/var/lib/edgecore
 
-# Build
-# the GOARCH has no default value to allow the binary to be built according to the host where the command
-# was called. For example, if we call make docker-build in a local env which has the Apple Silicon M1 SO
-# the docker BUILDPLATFORM arg will be linux/arm64 when for Apple x86 it will be linux/amd64. Therefore,
-# by leaving it empty we can ensure that the container and binary shipped on it will have the same platform.
-RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -a -o cloudcore ./cmd/cloudcore
-
-# Use distroless as minimal base image to package cloudcore
-# Refer to https://github.com/GoogleContainerTools/distroless for more details
-FROM gcr.io/distroless/static:nonroot
-WORKDIR /
-COPY --from=builder /workspace/cloudcore .
+# edgecore: run 'edgecore join' then 'edgecore run' with a volume on /var/lib/edgecore.
+FROM ${RUNTIME_IMAGE} AS edgecore
+COPY --from=builder /out/edgecore /edgecore
+COPY --from=builder --chown=65532:65532 /out/var/lib/edgecore /var/lib/edgecore
 USER 65532:65532
+ENTRYPOINT ["/edgecore"]
 
+# cloudcore, the default target.
+FROM ${RUNTIME_IMAGE} AS cloudcore
+WORKDIR /
+COPY --from=builder /out/cloudcore /cloudcore
+USER 65532:65532
 ENTRYPOINT ["/cloudcore"]
