@@ -48,7 +48,38 @@ func TestCloudcoreImage(t *testing.T) {
 	out := t.TempDir()
 	run(t, nil, "hack/build-images.sh", out, "edgetwin-test/", testVersion, "cloudcore")
 	archive := filepath.Join(out, "cloudcore.tar")
+	bin, _ := readImage(t, archive, "cloudcore")
 
+	// The binary from the image runs: cloudcore against the suite's API server, ready.
+	probe := harness.LoopbackAddr(t)
+	harness.StartProgram(t, "cloudcore from the image", bin, "--kubeconfig", cl.Kubeconfig, "--namespace", harness.SystemNamespace,
+		"--hub-bind-address", harness.LoopbackAddr(t), "--advertise-address", "127.0.0.1", "--metrics-bind-address", "0",
+		"--health-probe-bind-address", probe)
+	harness.WaitFor(t, "cloudcore from the image to be ready", func() bool { return harness.HTTPOK("http://" + probe + "/readyz") })
+
+	t.Run("in containerd", func(t *testing.T) { runInContainerd(t, archive) })
+}
+
+// TestEdgecoreImage builds the edgecore image as 'make images' does and reads it back: its
+// static binary runs, and /var/lib/edgecore belongs to the image's user.
+func TestEdgecoreImage(t *testing.T) {
+	out := t.TempDir()
+	run(t, nil, "hack/build-images.sh", out, "edgetwin-test/", testVersion, "edgecore")
+	bin, files := readImage(t, filepath.Join(out, "edgecore.tar"), "edgecore")
+	if hdr, ok := files["var/lib/edgecore"]; !ok || hdr.Uid != 65532 || hdr.Typeflag != tar.TypeDir {
+		t.Errorf("the image's /var/lib/edgecore: %+v, want a directory of user 65532", hdr)
+	}
+	got := strings.TrimSpace(string(run(t, nil, bin, "--version")))
+	if want := "edgecore " + testVersion + " linux/" + runtime.GOARCH; got != want {
+		t.Errorf("edgecore --version from the image = %q, want %q", got, want)
+	}
+}
+
+// readImage reads an image tarball of hack/imagebuild both ways a runtime would (OCI layout,
+// Docker manifest.json), checks its config and layers, and returns the path of its binary,
+// taken out of the layers, and the headers of every file in it.
+func readImage(t *testing.T, archive, name string) (string, map[string]*tar.Header) {
+	t.Helper()
 	dir := t.TempDir()
 	untar(t, archive, dir)
 	idx, err := layout.ImageIndexFromPath(dir)
@@ -59,7 +90,7 @@ func TestCloudcoreImage(t *testing.T) {
 	if err != nil || len(manifest.Manifests) != 1 {
 		t.Fatalf("the OCI index: %v, %d manifests", err, len(manifest.Manifests))
 	}
-	if got := manifest.Manifests[0].Annotations["io.containerd.image.name"]; !strings.HasSuffix(got, "/edgetwin-test/cloudcore:"+testVersion) {
+	if got := manifest.Manifests[0].Annotations["io.containerd.image.name"]; !strings.HasSuffix(got, "/edgetwin-test/"+name+":"+testVersion) {
 		t.Errorf("io.containerd.image.name = %q", got)
 	}
 	img, err := idx.Image(manifest.Manifests[0].Digest)
@@ -81,8 +112,8 @@ func TestCloudcoreImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(cfg.Config.Entrypoint, " "); got != "/cloudcore" {
-		t.Errorf("entrypoint %q, want /cloudcore", got)
+	if got := strings.Join(cfg.Config.Entrypoint, " "); got != "/"+name {
+		t.Errorf("entrypoint %q, want /%s", got, name)
 	}
 	if cfg.Config.User != "65532:65532" || cfg.OS != "linux" || cfg.Architecture != runtime.GOARCH {
 		t.Errorf("user %q, platform %s/%s: want 65532:65532 on linux/%s", cfg.Config.User, cfg.OS, cfg.Architecture, runtime.GOARCH)
@@ -97,7 +128,7 @@ func TestCloudcoreImage(t *testing.T) {
 
 	// Take the files out of the flattened image, as a runtime would lay them.
 	files := map[string]*tar.Header{}
-	bin := filepath.Join(t.TempDir(), "cloudcore")
+	bin := filepath.Join(t.TempDir(), name)
 	rc := mutate.Extract(img)
 	defer func() { _ = rc.Close() }()
 	tr := tar.NewReader(rc)
@@ -110,7 +141,7 @@ func TestCloudcoreImage(t *testing.T) {
 			t.Fatal(err)
 		}
 		files[strings.TrimSuffix(hdr.Name, "/")] = hdr
-		if hdr.Name == "cloudcore" {
+		if hdr.Name == name {
 			f, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
 			if err != nil {
 				t.Fatal(err)
@@ -123,23 +154,15 @@ func TestCloudcoreImage(t *testing.T) {
 			}
 		}
 	}
-	for name, mode := range map[string]int64{"cloudcore": 0o755, "etc/passwd": 0o644, "tmp": 0o1777, "home/nonroot": 0o700} {
-		if hdr, ok := files[name]; !ok || hdr.Mode != mode {
-			t.Errorf("the image's %s: present %v, want mode %o", name, ok, mode)
+	for file, mode := range map[string]int64{name: 0o755, "etc/passwd": 0o644, "tmp": 0o1777, "home/nonroot": 0o700} {
+		if hdr, ok := files[file]; !ok || hdr.Mode != mode {
+			t.Errorf("the image's %s: present %v, want mode %o", file, ok, mode)
 		}
 	}
 	if interp := interpreter(t, bin); interp != "" {
-		t.Errorf("cloudcore in the image is dynamically linked (%s): it needs a static build", interp)
+		t.Errorf("%s in the image is dynamically linked (%s): it needs a static build", name, interp)
 	}
-
-	// The binary from the image runs: cloudcore against the suite's API server, ready.
-	probe := harness.LoopbackAddr(t)
-	harness.StartProgram(t, "cloudcore from the image", bin, "--kubeconfig", cl.Kubeconfig, "--namespace", harness.SystemNamespace,
-		"--hub-bind-address", harness.LoopbackAddr(t), "--advertise-address", "127.0.0.1", "--metrics-bind-address", "0",
-		"--health-probe-bind-address", probe)
-	harness.WaitFor(t, "cloudcore from the image to be ready", func() bool { return harness.HTTPOK("http://" + probe + "/readyz") })
-
-	t.Run("in containerd", func(t *testing.T) { runInContainerd(t, archive) })
+	return bin, files
 }
 
 // runInContainerd imports the image into a containerd of its own and runs cloudcore in it
