@@ -5,7 +5,7 @@
 
 ## Versions
 # The version stamped into binaries and image tags.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+VERSION ?= $(shell git describe --tags --match 'v*' --dirty 2>/dev/null || echo v0.0.0-dev)
 # The operator bundle's version (semver without the v).
 BUNDLE_VERSION ?= 0.1.0
 HELM_VERSION ?= v3.22.0
