@@ -179,7 +179,7 @@ func TestHelmChartIsAccepted(t *testing.T) {
 		{[]string{"create", "leases.coordination.k8s.io", "-n", ns}, true},
 		{[]string{"get", "secrets", "-n", "edgetwin-system"}, false},
 	} {
-		if got := canI(t, sa, tt.args...); got != tt.want {
+		if got := canI(t, sa, tt.want, tt.args...); got != tt.want {
 			t.Errorf("can cloudcore %v? %v, want %v", tt.args, got, tt.want)
 		}
 	}

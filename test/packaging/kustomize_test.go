@@ -67,7 +67,7 @@ func TestKustomizeInstallIsAccepted(t *testing.T) {
 		{[]string{"get", "secrets", "-n", "default"}, false},
 		{[]string{"delete", "edgenodes.edgetwin.dev"}, false},
 	} {
-		if got := canI(t, sa, tt.args...); got != tt.want {
+		if got := canI(t, sa, tt.want, tt.args...); got != tt.want {
 			t.Errorf("can cloudcore %v? %v, want %v", tt.args, got, tt.want)
 		}
 	}

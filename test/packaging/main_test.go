@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgetwin/edgetwin/test/harness"
 )
@@ -116,11 +117,19 @@ func kubectl(t *testing.T, stdin []byte, args ...string) []byte {
 }
 
 // canI asks the API server whether a service account may do something (kubectl auth can-i).
-func canI(t *testing.T, sa string, args ...string) bool {
+// The authorizer learns of new roles through a watch, so a fresh grant is waited for, briefly.
+func canI(t *testing.T, sa string, want bool, args ...string) bool {
 	t.Helper()
-	out, _, err := runErr(t, nil, "kubectl", append([]string{"--kubeconfig", cl.Kubeconfig, "auth", "can-i", "--as", sa}, args...)...)
-	if err != nil && strings.TrimSpace(string(out)) != "no" {
-		t.Fatalf("kubectl auth can-i %s: %v %s", strings.Join(args, " "), err, out)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _, err := runErr(t, nil, "kubectl", append([]string{"--kubeconfig", cl.Kubeconfig, "auth", "can-i", "--as", sa}, args...)...)
+		answer := strings.TrimSpace(string(out))
+		if err != nil && answer != "no" {
+			t.Fatalf("kubectl auth can-i %s: %v %s", strings.Join(args, " "), err, out)
+		}
+		if got := answer == "yes"; got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return strings.TrimSpace(string(out)) == "yes"
 }
