@@ -139,9 +139,11 @@ run: manifests generate ## Run cloudcore from your host against the cluster in K
 	go run ./cmd/cloudcore
 
 .PHONY: build-installer
-build-installer: manifests ## Write dist/install.yaml with the CRDs and cloudcore's deployment.
+build-installer: manifests ## Write dist/install.yaml with the CRDs and cloudcore's deployment (IMG=, ADVERTISE_ADDRESS= as for deploy).
 	mkdir -p dist
-	"$(KUBECTL)" kustomize config/default > dist/install.yaml
+	tmp=$$(mktemp -d); hack/deploy-overlay.sh $$tmp "$(IMG)" "$(ADVERTISE_ADDRESS)"; \
+		"$(KUBECTL)" kustomize $$tmp > dist/install.yaml; rm -rf $$tmp
+	@echo "wrote dist/install.yaml"
 
 ##@ Deployment
 
