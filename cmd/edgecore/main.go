@@ -193,6 +193,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer, ready func(net
 	dataDir := fs.String("data-dir", "/var/lib/edgecore", "The directory 'edgecore join' wrote.")
 	metrics := fs.String("metrics-bind-address", "127.0.0.1:10351", "Address of /healthz, /readyz and /metrics; \"0\" turns them off.")
 	verbosity := fs.Int("v", 0, "Log verbosity.")
+	profiling := fs.Bool("profiling", false, "Serve Go's /debug/pprof on the metrics address too (keep it on loopback).")
 	renewBefore := fs.Duration("certificate-renew-before", 0,
 		"Renew the node certificate once less than this is left of it; 0 renews once a third of its lifetime is left.")
 	if err := parse(fs, args); err != nil {
@@ -202,7 +203,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer, ready func(net
 		return fmt.Errorf("%w: --certificate-renew-before must not be negative", errUsage)
 	}
 	return agent.Run(ctx, agent.Options{DataDir: *dataDir, MetricsAddress: *metrics, Logger: logger(stderr, *verbosity), Ready: ready,
-		RenewBefore: *renewBefore})
+		RenewBefore: *renewBefore, Profiling: *profiling})
 }
 
 func logger(w io.Writer, verbosity int) logr.Logger {

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"strings"
@@ -57,6 +58,9 @@ type Options struct {
 	DataDir string
 	// MetricsAddress is where /healthz and /metrics listen; loopback by default, "0" turns them off.
 	MetricsAddress string
+	// Profiling adds Go's /debug/pprof endpoints to the metrics address, for memory and CPU
+	// profiles of a running edgecore.
+	Profiling bool
 	// Logger receives the agent's logs.
 	Logger logr.Logger
 	// Ready, if set, is called with the metrics listener's address once it listens.
@@ -116,7 +120,7 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("listening for /metrics on %s: %w", o.MetricsAddress, err)
 		}
-		srv = &http.Server{Handler: endpoints(h, store, eventBus, pub, devices), ReadHeaderTimeout: 5 * time.Second}
+		srv = &http.Server{Handler: endpoints(h, store, eventBus, pub, devices, o.Profiling), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		if o.Ready != nil {
 			o.Ready(l.Addr())
@@ -205,7 +209,7 @@ func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // endpoints serves /healthz (the process runs), /readyz (synced with the cloud) and /metrics.
-func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin) http.Handler {
+func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
@@ -260,5 +264,12 @@ func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twi
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

@@ -104,7 +104,7 @@ func startRealEdge(ctx context.Context, e *Env, node string) (*realEdge, error) 
 		return nil, err
 	}
 	re := &realEdge{node: node, metrics: fmt.Sprintf("127.0.0.1:%d", metricsPort), simHTTP: fmt.Sprintf("127.0.0.1:%d", simPort)}
-	if re.edgecore, err = e.process("edgecore-"+node, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", re.metrics); err != nil {
+	if re.edgecore, err = e.process("edgecore-"+node, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", re.metrics, "--profiling"); err != nil {
 		return nil, err
 	}
 	if err := waitUntil(ctx, time.Minute, 100*time.Millisecond, func() bool { return httpOK("http://" + re.metrics + "/readyz") }); err != nil {

@@ -135,7 +135,7 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 		t.Fatalf("join exited %d:\n%s", code, out)
 	}
 	edgeMetrics := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	edge := cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	edge := cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics, "--profiling")
 	harness.WaitFor(t, "the edge to be synced", func() bool { return harness.Metric(edgeMetrics, "edgetwin_edgehub_synced") == 1 })
 
 	// A mapper that starts after edgecore asks for the twin, as KubeEdge mappers do; deltas
@@ -166,6 +166,11 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 		return reported(t, ns, "hall", "setpoint") == "21.5" && deviceCondition(t, ns, "hall", v1alpha1.ConditionSynced) == metav1.ConditionTrue
 	})
 
+	// --profiling serves Go's profiles next to the metrics.
+	if !harness.HTTPOK("http://" + edgeMetrics + "/debug/pprof/heap") {
+		t.Fatal("edgecore run --profiling does not serve /debug/pprof/heap")
+	}
+
 	// A value outside the model is refused with a result naming the property, and not queued.
 	m.report(ns, "99")
 	resultTopic := twin.DeviceTopic(ns, "hall", twin.OpTwinUpdateResult)
@@ -186,6 +191,10 @@ func mapperAcrossAnOutage(t *testing.T, brokerMode string) {
 	// SQLite, the mapper is served as before and the pending report is kept.
 	edge.Stop(t)
 	cl.Start(t, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", edgeMetrics)
+	harness.WaitFor(t, "the restarted edge's metrics", func() bool { return harness.HTTPOK("http://" + edgeMetrics + "/healthz") })
+	if harness.HTTPOK("http://" + edgeMetrics + "/debug/pprof/heap") {
+		t.Fatal("edgecore run without --profiling serves /debug/pprof")
+	}
 	harness.WaitFor(t, "the restarted edge to restore its device", func() bool { return harness.Metric(edgeMetrics, "edgetwin_twin_devices") == 1 })
 	harness.WaitFor(t, "the restarted edge to resend the delta", func() bool { return harness.Metric(edgeMetrics, "edgetwin_twin_deltas_sent_total") >= 1 })
 	m.report(ns, "21")
