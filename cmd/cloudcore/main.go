@@ -91,7 +91,8 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"Serve /metrics over HTTPS with Kubernetes authentication and authorization; false serves plain HTTP.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
-	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints, for profiling; \"0\" (the default) turns them off.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"Address of Go's /debug/pprof endpoints, for profiling; \"0\" (the default) turns them off.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Hold a Lease so that only one cloudcore replica is active.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "",

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -81,7 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			plan.StormNodes = append(plan.StormNodes, n)
 		}
-		if !containsInt(plan.StormNodes, plan.LoadNodes) {
+		if !slices.Contains(plan.StormNodes, plan.LoadNodes) {
 			plan.LoadNodes = plan.StormNodes[0]
 		}
 	}
@@ -117,12 +118,3 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, " ") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}

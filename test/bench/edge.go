@@ -90,7 +90,8 @@ func startRealEdge(ctx context.Context, e *Env, node string) (*realEdge, error) 
 		return nil, err
 	}
 	broker := fmt.Sprintf("127.0.0.1:%d", brokerPort)
-	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, "edgecore"), "join", "--server", fmt.Sprintf("https://127.0.0.1:%d", e.HubPort),
+	server := fmt.Sprintf("https://127.0.0.1:%d", e.HubPort)
+	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, "edgecore"), "join", "--server", server,
 		"--token", token, "--name", node, "--data-dir", dataDir, "--broker-address", broker).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("edgecore join: %w\n%s", err, out)
@@ -104,18 +105,25 @@ func startRealEdge(ctx context.Context, e *Env, node string) (*realEdge, error) 
 		return nil, err
 	}
 	re := &realEdge{node: node, metrics: fmt.Sprintf("127.0.0.1:%d", metricsPort), simHTTP: fmt.Sprintf("127.0.0.1:%d", simPort)}
-	if re.edgecore, err = e.process("edgecore-"+node, "edgecore", "run", "--data-dir", dataDir, "--metrics-bind-address", re.metrics, "--profiling"); err != nil {
+	re.edgecore, err = e.process("edgecore-"+node, "edgecore", "run", "--data-dir", dataDir,
+		"--metrics-bind-address", re.metrics, "--profiling")
+	if err != nil {
 		return nil, err
 	}
-	if err := waitUntil(ctx, time.Minute, 100*time.Millisecond, func() bool { return httpOK("http://" + re.metrics + "/readyz") }); err != nil {
+	if err := waitUntil(ctx, time.Minute, 100*time.Millisecond, func() bool {
+		return httpOK("http://" + re.metrics + "/readyz")
+	}); err != nil {
 		re.stop()
 		return nil, fmt.Errorf("edgecore did not get ready: %w", err)
 	}
-	if re.sim, err = e.process("sim-"+node, "edgetwin-sim", "--broker", "tcp://"+broker, "--node", node, "--http-address", re.simHTTP); err != nil {
+	re.sim, err = e.process("sim-"+node, "edgetwin-sim", "--broker", "tcp://"+broker, "--node", node, "--http-address", re.simHTTP)
+	if err != nil {
 		re.stop()
 		return nil, err
 	}
-	if err := waitUntil(ctx, time.Minute, 100*time.Millisecond, func() bool { return httpOK("http://" + re.simHTTP + "/healthz") }); err != nil {
+	if err := waitUntil(ctx, time.Minute, 100*time.Millisecond, func() bool {
+		return httpOK("http://" + re.simHTTP + "/healthz")
+	}); err != nil {
 		re.stop()
 		return nil, fmt.Errorf("the simulator did not connect: %w", err)
 	}
@@ -169,8 +177,8 @@ func (re *realEdge) simEvents() []sim.Event {
 // rate per second for d and measures the time from each patch to the simulator (the mapper)
 // receiving the delta: the whole path, cloud to device.
 func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d time.Duration) (*Result, error) {
-	r := newResult("edge-footprint and end-to-end fan-out", map[string]any{"devices": devices,
-		"patches_per_second": rate, "seconds": d.Seconds()})
+	r := newResult("edge-footprint and end-to-end fan-out", map[string]any{paramDevices: devices,
+		"patches_per_second": rate, paramSeconds: d.Seconds()})
 	const node = "real-edge"
 	re, err := startRealEdge(ctx, e, node)
 	if err != nil {
@@ -184,7 +192,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d time.Durati
 	model := &v1alpha1.DeviceModel{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: "real-thermostat"},
 		Spec: v1alpha1.DeviceModelSpec{Protocol: "simulator", Properties: []v1alpha1.ModelProperty{
 			{Name: "temperature", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadOnly},
-			{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite},
+			{Name: setpoint, Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite},
 		}}}
 	if err := e.Client.Create(ctx, model); err != nil {
 		return nil, err
@@ -193,7 +201,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d time.Durati
 	if err := parallel(ctx, devices, 16, func(i int) error {
 		dev := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: fmt.Sprintf("real-%d", i)},
 			Spec: v1alpha1.DeviceSpec{ModelRef: v1alpha1.ModelReference{Name: "real-thermostat"}, NodeName: node,
-				Properties: []v1alpha1.DeviceProperty{{Name: "setpoint", Desired: new("20")}}}}
+				Properties: []v1alpha1.DeviceProperty{{Name: setpoint, Desired: new("20")}}}}
 		names[i] = client.ObjectKeyFromObject(dev)
 		return e.Client.Create(ctx, dev)
 	}); err != nil {

@@ -82,7 +82,7 @@ type Fleet struct {
 // certificate from the CA (ECDSA P-256, signed through the same CSR path as a join), and opens
 // an in-memory store for each. The nodes do not connect until Start.
 func NewFleet(ctx context.Context, e *Env, prefix string, n int) (*Fleet, error) {
-	f := &Fleet{Nodes: make([]*Node, n), Property: "setpoint"}
+	f := &Fleet{Nodes: make([]*Node, n), Property: setpoint}
 	// Creating the EdgeNodes is the API server's work; a few workers keep it busy.
 	if err := parallel(ctx, n, 16, func(i int) error {
 		node := &v1alpha1.EdgeNode{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i)}}

@@ -26,6 +26,14 @@ import (
 	"time"
 )
 
+// Parameter names in results, and the property the scenarios drive.
+const (
+	paramNodes   = "nodes"
+	paramDevices = "devices"
+	paramSeconds = "seconds"
+	setpoint     = "setpoint"
+)
+
 // Result is what one scenario measured.
 type Result struct {
 	Scenario string         `json:"scenario"`

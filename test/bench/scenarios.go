@@ -47,7 +47,8 @@ func connectedNodes(ctx context.Context, e *Env, prefix string) (int, error) {
 	}
 	n := 0
 	for i := range list.Items {
-		if strings.HasPrefix(list.Items[i].Name, prefix) && meta.IsStatusConditionTrue(list.Items[i].Status.Conditions, v1alpha1.ConditionConnected) {
+		node := &list.Items[i]
+		if strings.HasPrefix(node.Name, prefix) && meta.IsStatusConditionTrue(node.Status.Conditions, v1alpha1.ConditionConnected) {
 			n++
 		}
 	}
@@ -58,7 +59,7 @@ func connectedNodes(ctx context.Context, e *Env, prefix string) (int, error) {
 // Connected in the API server and synced at the edge, and what it cost cloudcore. The fleet is
 // returned connected, for the scenarios that follow.
 func ConnectStorm(ctx context.Context, e *Env, n int) (*Result, *Fleet, error) {
-	r := newResult("connect-storm", map[string]any{"nodes": n})
+	r := newResult("connect-storm", map[string]any{paramNodes: n})
 	setup := time.Now()
 	f, err := NewFleet(ctx, e, "hollow", n)
 	if err != nil {
@@ -103,7 +104,7 @@ func ConnectStorm(ctx context.Context, e *Env, n int) (*Result, *Fleet, error) {
 // bytes on each node's link.
 func Idle(ctx context.Context, e *Env, f *Fleet, d time.Duration) (*Result, error) {
 	n := len(f.Nodes)
-	r := newResult("idle", map[string]any{"nodes": n, "seconds": d.Seconds()})
+	r := newResult("idle", map[string]any{paramNodes: n, paramSeconds: d.Seconds()})
 	in0, out0 := f.Traffic()
 	p0, err := ReadProc(e.CloudcorePID())
 	if err != nil {
@@ -140,7 +141,7 @@ func Devices(ctx context.Context, e *Env, f *Fleet, d int) ([]types.NamespacedNa
 	}
 	model := &v1alpha1.DeviceModel{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: "thermostat"},
 		Spec: v1alpha1.DeviceModelSpec{Protocol: "simulator", Properties: []v1alpha1.ModelProperty{
-			{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite},
+			{Name: setpoint, Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite},
 			{Name: "temperature", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadOnly},
 		}}}
 	if err := e.Client.Create(ctx, model); err != nil && !strings.Contains(err.Error(), "already exists") {
@@ -150,7 +151,7 @@ func Devices(ctx context.Context, e *Env, f *Fleet, d int) ([]types.NamespacedNa
 	if err := parallel(ctx, d, 16, func(i int) error {
 		dev := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: fmt.Sprintf("d-%d", i)},
 			Spec: v1alpha1.DeviceSpec{ModelRef: v1alpha1.ModelReference{Name: "thermostat"}, NodeName: f.Nodes[i%len(f.Nodes)].Name,
-				Properties: []v1alpha1.DeviceProperty{{Name: "setpoint", Desired: new("0")}}}}
+				Properties: []v1alpha1.DeviceProperty{{Name: setpoint, Desired: new("0")}}}}
 		names[i] = client.ObjectKeyFromObject(dev)
 		return e.Client.Create(ctx, dev)
 	}); err != nil {
@@ -172,8 +173,8 @@ func Devices(ctx context.Context, e *Env, f *Fleet, d int) ([]types.NamespacedNa
 // FanOut patches desired setpoints at rate per second for d, spread over the devices, and
 // measures the time from each patch to the hollow node storing the new value.
 func FanOut(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedName, rate int, d time.Duration) (*Result, error) {
-	r := newResult("desired-fan-out (hollow nodes)", map[string]any{"nodes": len(f.Nodes), "devices": len(devices),
-		"patches_per_second": rate, "seconds": d.Seconds()})
+	r := newResult("desired-fan-out (hollow nodes)", map[string]any{paramNodes: len(f.Nodes), paramDevices: len(devices),
+		"patches_per_second": rate, paramSeconds: d.Seconds()})
 	type key struct{ device, value string }
 	var mu sync.Mutex
 	sent := map[key]time.Time{}
@@ -377,8 +378,8 @@ func (rep *reporter) latencies(sw *statusWatch) []time.Duration {
 // Intermediate values may be coalesced away (by design); the newest value of every device must land.
 func Reported(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedName, interval, d time.Duration) (*Result, error) {
 	rate := float64(len(devices)) / interval.Seconds()
-	r := newResult("reported-path", map[string]any{"nodes": len(f.Nodes), "devices": len(devices),
-		"reports_per_second": rate, "seconds": d.Seconds()})
+	r := newResult("reported-path", map[string]any{paramNodes: len(f.Nodes), paramDevices: len(devices),
+		"reports_per_second": rate, paramSeconds: d.Seconds()})
 	sw, err := watchStatus(ctx, e, "temperature")
 	if err != nil {
 		return nil, err
@@ -431,7 +432,7 @@ func Reported(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedN
 // measures the time until every node is back and synced; every device's newest value must land.
 func ReconnectStorm(ctx context.Context, e *Env, f *Fleet, devices []types.NamespacedName) (*Result, error) {
 	n := len(f.Nodes)
-	r := newResult("reconnect-storm", map[string]any{"nodes": n, "devices": len(devices)})
+	r := newResult("reconnect-storm", map[string]any{paramNodes: n, paramDevices: len(devices)})
 	sw, err := watchStatus(ctx, e, "temperature")
 	if err != nil {
 		return nil, err
