@@ -31,6 +31,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -174,7 +175,9 @@ func (r *EdgeNodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Sessions != nil {
 		b = b.WatchesRawSource(source.Channel(r.Sessions.Tracker().Events(), &handler.EnqueueRequestForObject{}))
 	}
-	return b.Named("edgenode").Complete(r)
+	// Several at once: after a connect storm every node's Connected is one status write, and
+	// with one worker the last of 10,000 waited minutes (docs/benchmarks.md).
+	return b.Named("edgenode").WithOptions(controller.Options{MaxConcurrentReconciles: 4}).Complete(r)
 }
 
 // nodeOfDevice maps a device to its node; a device that moves recounts both nodes.
