@@ -4,9 +4,11 @@
 #   docker build -t edgetwin/cloudcore:TAG .                      # cloudcore (the default target)
 #   docker build --target edgecore -t edgetwin/edgecore:TAG .     # edgecore
 #
-# Override BASE_IMAGE to build from another registry, e.g. BASE_IMAGE=docker.io/library/golang:1.26
+# Override BASE_IMAGE to build from another registry (BASE_IMAGE=REGISTRY/golang:1.26). The
+# binaries are static, so the runtime image is empty: no shell, no package manager, a numeric
+# non-root user.
 ARG BASE_IMAGE=golang:1.26
-ARG RUNTIME_IMAGE=gcr.io/distroless/static:nonroot
+ARG RUNTIME_IMAGE=scratch
 
 FROM ${BASE_IMAGE} AS builder
 ARG VERSION=v0.0.0-dev

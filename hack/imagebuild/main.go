@@ -273,11 +273,12 @@ func writeArchive(img v1.Image, tag name.Tag, output string) error {
 	return os.Rename(tmp, output)
 }
 
-// containerdName is the image's full name as containerd spells it: Docker Hub's images under
-// docker.io, as 'docker save' writes them.
+// containerdName is the image's full name as containerd spells it: images of the default
+// registry under its short host name (go-containerregistry's default without "index."), as
+// 'docker save' writes them.
 func containerdName(tag name.Tag) string {
 	if tag.RegistryStr() == name.DefaultRegistry {
-		return "docker.io/" + tag.RepositoryStr() + ":" + tag.TagStr()
+		return strings.TrimPrefix(name.DefaultRegistry, "index.") + "/" + tag.RepositoryStr() + ":" + tag.TagStr()
 	}
 	return tag.Name()
 }
