@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	nodes := fs.String("nodes", "", "Override the connect-storm fleet sizes, comma-separated (for example 1000,5000).")
 	idle := fs.Duration("idle", 0, "Override how long the idle scenario runs.")
 	edgeRate := fs.Int("edge-rate", 0, "Override the patches per second of the end-to-end fan-out through the real edgecore.")
+	edgeReports := fs.Duration("edge-report-interval", 0, "How often the simulator reports each device on the real edgecore (default 1s).")
 	skip := fs.String("skip", "", "Scenarios not to run, comma-separated: fan-out, reported, reconnect, edge.")
 	var cloudFlags stringList
 	fs.Var(&cloudFlags, "cloudcore-flag", "A flag for cloudcore, repeatable (for example --cloudcore-flag=--status-write-qps=200).")
@@ -91,6 +92,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if *edgeRate > 0 {
 		plan.EdgeRate = *edgeRate
+	}
+	if *edgeReports > 0 {
+		plan.EdgeReportInterval = *edgeReports
 	}
 	plan.CloudcoreFlags = append(plan.CloudcoreFlags, cloudFlags...)
 	plan.Skip = map[string]bool{}

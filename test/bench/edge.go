@@ -79,7 +79,7 @@ func stopProcess(cmd *exec.Cmd) {
 }
 
 // startRealEdge joins a real edgecore as node, with its internal broker, and a simulator.
-func startRealEdge(ctx context.Context, e *Env, node string) (*realEdge, error) {
+func startRealEdge(ctx context.Context, e *Env, node string, reportEvery time.Duration) (*realEdge, error) {
 	token, err := join.Create(ctx, e.Client, Namespace, node, time.Hour, e.CA)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,11 @@ func startRealEdge(ctx context.Context, e *Env, node string) (*realEdge, error) 
 		re.stop()
 		return nil, fmt.Errorf("edgecore did not get ready: %w", err)
 	}
-	re.sim, err = e.process("sim-"+node, "edgetwin-sim", "--broker", "tcp://"+broker, "--node", node, "--http-address", re.simHTTP)
+	simArgs := []string{"--broker", "tcp://" + broker, "--node", node, "--http-address", re.simHTTP}
+	if reportEvery > 0 {
+		simArgs = append(simArgs, "--report-interval", reportEvery.String())
+	}
+	re.sim, err = e.process("sim-"+node, "edgetwin-sim", simArgs...)
 	if err != nil {
 		re.stop()
 		return nil, err
@@ -176,11 +180,14 @@ func (re *realEdge) simEvents() []sim.Event {
 // simulator, and measures its memory, binary size and CPU; then it patches desired values at
 // rate per second for d and measures the time from each patch to the simulator (the mapper)
 // receiving the delta: the whole path, cloud to device.
-func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d time.Duration) (*Result, error) {
+func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEvery time.Duration) (*Result, error) {
+	if reportEvery <= 0 {
+		reportEvery = time.Second
+	}
 	r := newResult("edge-footprint and end-to-end fan-out", map[string]any{paramDevices: devices,
-		"patches_per_second": rate, paramSeconds: d.Seconds()})
+		"patches_per_second": rate, paramSeconds: d.Seconds(), "mapper_reports_every": reportEvery.String()})
 	const node = "real-edge"
-	re, err := startRealEdge(ctx, e, node)
+	re, err := startRealEdge(ctx, e, node, reportEvery)
 	if err != nil {
 		return nil, err
 	}
@@ -226,9 +233,9 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d time.Durati
 	if err != nil {
 		return nil, err
 	}
-	r.add("edgecore RSS, devices reporting every second", float64(p1.RSSBytes)/(1<<20), "MiB")
+	r.add("edgecore RSS, devices reporting every "+reportEvery.String(), float64(p1.RSSBytes)/(1<<20), "MiB")
 	r.add("edgecore peak RSS", float64(p1.PeakBytes)/(1<<20), "MiB")
-	r.add("edgecore CPU, devices reporting every second", (p1.CPUSeconds-p0.CPUSeconds)/window.Seconds()*100, "% of a core")
+	r.add("edgecore CPU, devices reporting every "+reportEvery.String(), (p1.CPUSeconds-p0.CPUSeconds)/window.Seconds()*100, "% of a core")
 
 	// Fan-out through the real edge to the mapper.
 	type key struct{ device, value string }

@@ -45,6 +45,9 @@ type Plan struct {
 	EdgeDevices int
 	EdgeRate    int
 	EdgeFor     time.Duration
+	// EdgeReportInterval is how often the simulator reports each device; zero is its default
+	// (every second).
+	EdgeReportInterval time.Duration
 	// Reconnect runs the reconnect storm on the load fleet.
 	Reconnect bool
 	// CloudcoreFlags are added to cloudcore's command line (for example a status-write budget).
@@ -91,7 +94,7 @@ func (p Plan) Run(ctx context.Context, binDir string, out io.Writer, save func(n
 		if err != nil {
 			return results, err
 		}
-		r, err := EdgeFootprint(ctx, e, p.EdgeDevices, p.EdgeRate, p.EdgeFor)
+		r, err := EdgeFootprint(ctx, e, p.EdgeDevices, p.EdgeRate, p.EdgeFor, p.EdgeReportInterval)
 		e.Close()
 		if err != nil {
 			return results, fmt.Errorf("edge footprint: %w", err)
