@@ -17,8 +17,6 @@ limitations under the License.
 package controllers
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,10 +29,10 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/pkg/controlplane"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -93,30 +91,15 @@ func twinsOf(dev *v1alpha1.Device) func() []string {
 // from its own apiserver_request_total: the writes as the API server counts them.
 func statusPatches(t *testing.T) float64 {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(cfg)
+	reqs, err := controlplane.NewRequests(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	n, err := reqs.Count(context.Background(), "PATCH", "devices", "status")
 	if err != nil {
-		t.Fatalf("reading the API server's metrics: %v", err)
+		t.Fatal(err)
 	}
-	var total float64
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="devices"`) ||
-			!strings.Contains(line, `subresource="status"`) || !strings.Contains(line, `verb="PATCH"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			t.Fatalf("parsing %q: %v", line, err)
-		}
-		total += v
-	}
-	return total
+	return n
 }
 
 // connectedNode creates an EdgeNode whose agent is connected.

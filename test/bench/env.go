@@ -22,7 +22,6 @@ limitations under the License.
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -33,7 +32,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,7 +39,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -69,6 +66,7 @@ type Env struct {
 	cloudArgs  []string
 	probeAddr  string
 	MetricsURL string
+	requests   *controlplane.Requests
 }
 
 // NewEnv starts a control plane and cloudcore (from binDir) with extra flags.
@@ -94,6 +92,9 @@ func (e *Env) start(ctx context.Context, flags []string) error {
 	// The driver creates thousands of objects; client-go's default 5/s would measure itself.
 	e.Config.QPS, e.Config.Burst = -1, -1
 	if err := e.cp.WriteKubeconfig(e.Kubeconfig); err != nil {
+		return err
+	}
+	if e.requests, err = controlplane.NewRequests(e.Config); err != nil {
 		return err
 	}
 	scheme, err := controlplane.NewScheme()
@@ -193,36 +194,9 @@ func (e *Env) Close() {
 }
 
 // APIServerWrites returns the API server's own count of requests with verb on resource
-// (and subresource, "" for the object itself), from its /metrics; codes, if given, keeps only
-// those response codes (for example "409").
+// (and subresource, "" for the object itself); codes, if given, keeps only those response codes.
 func (e *Env) APIServerWrites(ctx context.Context, verb, resource, subresource string, codes ...string) (float64, error) {
-	cs, err := kubernetes.NewForConfig(e.Config)
-	if err != nil {
-		return 0, err
-	}
-	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var total float64
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="`+resource+`"`) ||
-			!strings.Contains(line, `subresource="`+subresource+`"`) || !strings.Contains(line, `verb="`+verb+`"`) {
-			continue
-		}
-		if len(codes) > 0 && !slices.ContainsFunc(codes, func(c string) bool { return strings.Contains(line, `code="`+c+`"`) }) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, err
-		}
-		total += v
-	}
-	return total, sc.Err()
+	return e.requests.Count(ctx, verb, resource, subresource, codes...)
 }
 
 // FreePort returns a loopback port nothing listens on now.

@@ -21,7 +21,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,18 +29,9 @@ import (
 	"github.com/edgetwin/edgetwin/test/harness"
 )
 
-// devKubectl runs kubectl with the kubeconfig 'edgetwin dev' printed.
-func devKubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
-
 // devicesOnline reports whether 'kubectl get devices' lists exactly want devices, all Online and Synced.
 func devicesOnline(t *testing.T, kubeconfig string, want int) bool {
-	out, err := devKubectl(t, kubeconfig, "get", "devices", "-n", "default", "--no-headers")
+	out, err := harness.KubectlWith(t, kubeconfig, "get", "devices", "-n", "default", "--no-headers")
 	if err != nil {
 		return false
 	}
@@ -110,17 +100,17 @@ func TestMakeDev(t *testing.T) {
 	}
 	// The samples' two thermostats and two more, over two edge nodes.
 	harness.WaitFor(t, "four devices Online and Synced", func() bool { return devicesOnline(t, kubeconfig, 4) })
-	out, err := devKubectl(t, kubeconfig, "get", "edgenodes", "--no-headers")
+	out, err := harness.KubectlWith(t, kubeconfig, "get", "edgenodes", "--no-headers")
 	if err != nil || strings.Count(out, " True ") < 2 {
 		t.Fatalf("kubectl get edgenodes: %v\n%s\nwant edge-1 and edge-2 connected", err, out)
 	}
 
-	if out, err := devKubectl(t, kubeconfig, "patch", "device", "lobby-thermostat", "-n", "default", "--type=json",
+	if out, err := harness.KubectlWith(t, kubeconfig, "patch", "device", "lobby-thermostat", "-n", "default", "--type=json",
 		"-p", `[{"op":"replace","path":"/spec/properties/0/desired","value":"26"}]`); err != nil {
 		t.Fatalf("kubectl patch: %v\n%s", err, out)
 	}
 	harness.WaitFor(t, "the setpoint 26 reported back and Synced", func() bool {
-		got, _ := devKubectl(t, kubeconfig, "get", "device", "lobby-thermostat", "-n", "default", "-o",
+		got, _ := harness.KubectlWith(t, kubeconfig, "get", "device", "lobby-thermostat", "-n", "default", "-o",
 			`jsonpath={.status.twins[?(@.name=="setpoint")].reported.value} {.status.conditions[?(@.type=="Synced")].status}`)
 		return got == "26 True"
 	})
@@ -139,7 +129,7 @@ func TestMakeDev(t *testing.T) {
 		t.Fatalf("the second start did not resume edge-1:\n%s", dev.Output())
 	}
 	harness.WaitFor(t, "the four devices Online again", func() bool { return devicesOnline(t, kubeconfig, 4) })
-	if got, _ := devKubectl(t, kubeconfig, "get", "device", "lobby-thermostat", "-n", "default", "-o",
+	if got, _ := harness.KubectlWith(t, kubeconfig, "get", "device", "lobby-thermostat", "-n", "default", "-o",
 		"jsonpath={.spec.properties[0].desired}"); got != "26" {
 		t.Fatalf("after resuming, lobby-thermostat's desired setpoint is %q, want the 26 set before", got)
 	}

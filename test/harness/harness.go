@@ -298,7 +298,14 @@ func (c *Cluster) Kubectl(t testing.TB, args ...string) string {
 // KubectlErr runs kubectl and returns its trimmed combined output and error.
 func (c *Cluster) KubectlErr(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	return KubectlWith(t, c.Kubeconfig, args...)
+}
+
+// KubectlWith runs kubectl with the given kubeconfig (for example one 'edgetwin dev' wrote) and
+// returns its trimmed combined output and error.
+func KubectlWith(t testing.TB, kubeconfig string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
