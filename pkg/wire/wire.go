@@ -86,9 +86,20 @@ type Kind string
 const (
 	// KindDevice is a Device with its model's properties merged in.
 	KindDevice Kind = "Device"
+	// KindPod is a Pod bound to the node: body a core/v1 Pod (metadata and spec, no status).
+	KindPod Kind = "Pod"
+	// KindConfigMap is a ConfigMap a Pod on the node uses: body a core/v1 ConfigMap.
+	KindConfigMap Kind = "ConfigMap"
+	// KindSecret is a Secret a Pod on the node uses: body a core/v1 Secret.
+	KindSecret Kind = "Secret"
+	// KindServiceAccountToken is the token for one Pod's projected service account volume,
+	// named after the Pod: body ServiceAccountToken.
+	KindServiceAccountToken Kind = "ServiceAccountToken"
 )
 
-var knownKinds = map[Kind]bool{KindDevice: true}
+var knownKinds = map[Kind]bool{
+	KindDevice: true, KindPod: true, KindConfigMap: true, KindSecret: true, KindServiceAccountToken: true,
+}
 
 // KnownKind reports whether k is an object kind of this protocol version.
 func KnownKind(k Kind) bool { return knownKinds[k] }
