@@ -68,7 +68,7 @@ func TestDecodeRefusesBadInput(t *testing.T) {
 		{"an unknown field", `{"id":"1","type":"synced","node":"edge-2"}`, `unknown field "node"`},
 		{"trailing data", `{"id":"1","type":"synced"} {}`, "trailing data"},
 		{"no id", `{"type":"synced"}`, "no id"},
-		{"an unknown object kind", `{"id":"1","type":"delete","object":{"kind":"Gadget","name":"x"}}`, `unknown object kind "Secret"`},
+		{"an unknown object kind", `{"id":"1","type":"delete","object":{"kind":"Gadget","name":"x"}}`, `unknown object kind "Gadget"`},
 		{"an upsert without a version", `{"id":"1","type":"upsert","object":{"kind":"Device","name":"x"},"body":{}}`, "has no version"},
 		{"an upsert whose body is not an object", `{"id":"1","type":"upsert","object":{"kind":"Device","name":"x","version":"v"},"body":"hi"}`, "not a JSON object"},
 		{"a name with a slash", `{"id":"1","type":"delete","object":{"kind":"Device","namespace":"a/b","name":"x"}}`, "malformed name"},
