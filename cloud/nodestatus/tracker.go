@@ -55,6 +55,8 @@ type Tracker struct {
 	dirty map[string]bool
 	wake  chan struct{}
 	out   chan event.GenericEvent
+	// watchers are called with a node's name after its state changed.
+	watchers []func(node string)
 }
 
 // NewTracker makes a tracker. Run must be running for the controller to be woken.
@@ -104,11 +106,24 @@ func (t *Tracker) set(node string, update func(*State) bool) {
 	st.Since = t.clock.Now()
 	t.nodes[node] = st
 	t.dirty[node] = true
+	watchers := t.watchers
 	t.mu.Unlock()
 	select {
 	case t.wake <- struct{}{}:
 	default:
 	}
+	for _, w := range watchers {
+		w(node)
+	}
+}
+
+// Watch calls f with a node's name every time its state changes, from the goroutine that
+// changed it (a hub connection goroutine): f must return at once and never block on the API
+// server. Register watchers before the hub starts.
+func (t *Tracker) Watch(f func(node string)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.watchers = append(t.watchers, f)
 }
 
 // Connected records an accepted session.

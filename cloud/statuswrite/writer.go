@@ -28,6 +28,7 @@ package statuswrite
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -53,6 +54,10 @@ const (
 	// Failed: the write failed and will be retried.
 	Failed Result = "error"
 )
+
+// ErrNotYet, wrapped in a write's error, says the write cannot happen yet for an expected reason
+// (the object is about to be created); it is retried without logging an error.
+var ErrNotYet = errors.New("not yet")
 
 // WriteFunc writes key's current state, calling budget.Spend before each request that writes.
 // An error means nothing was written; the key is tried again after RetryAfter.
@@ -230,7 +235,7 @@ func (w *Writer[K]) flush(ctx context.Context, key K) {
 	}
 	w.metrics.writes.WithLabelValues(string(result)).Inc()
 	if err != nil {
-		if ctx.Err() == nil && !apierrors.IsConflict(err) {
+		if ctx.Err() == nil && !apierrors.IsConflict(err) && !errors.Is(err, ErrNotYet) {
 			w.opts.Log.Error(err, "Writing status; will retry", "writer", w.opts.Name, "key", key)
 		}
 		w.putBack(key, m)
