@@ -26,7 +26,8 @@ CONTROLLER_GEN ?= $(TOOLS_DIR)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUBECTL ?= kubectl
 
-## The control plane for tests: kube-apiserver and etcd, built by hack/build-control-plane.sh.
+## The control plane for tests: kube-apiserver, etcd, kube-scheduler and kube-controller-manager,
+## built by hack/build-control-plane.sh.
 ENVTEST_ASSETS := $(CACHE_DIR)/k8s/$(K8S_VERSION)
 export KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS)
 
@@ -72,7 +73,7 @@ vet: ## Run go vet against code.
 	go vet -tags e2e ./...
 
 .PHONY: control-plane
-control-plane: ## Build (once) kube-apiserver and etcd into the cache for envtest.
+control-plane: ## Build (once) kube-apiserver, etcd, kube-scheduler and kube-controller-manager into the cache for envtest.
 	@hack/build-control-plane.sh >/dev/null
 
 # Debian packages: gcc for cgo (SQLite) and the race detector; mosquitto for the tests of the

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go module proxy and caches them under the user's cache
-# directory, so every checkout on this machine shares them and envtest can start a real control
-# plane without downloading prebuilt binaries (which cannot be fetched here).
+# Builds kube-apiserver, kube-scheduler, kube-controller-manager and etcd from the Go module proxy
+# and caches them under the user's cache directory, so every checkout on this machine shares them
+# and envtest can start a real control plane without downloading prebuilt binaries (which cannot
+# be fetched here). Only what is missing is built: a cache made before kube-scheduler and
+# kube-controller-manager were added gets just those two.
 #
 # Usage: hack/build-control-plane.sh            build what is missing, print the asset directory
 #        hack/build-control-plane.sh --print    only print the asset directory
@@ -25,7 +27,23 @@ have() {
   [[ -x "${ASSETS}/$1" ]] && "${ASSETS}/$1" --version >/dev/null 2>&1
 }
 
-if have kube-apiserver && have etcd && [[ -e "${ASSETS}/kubectl" ]]; then
+# The Kubernetes binaries built from k8s.io/kubernetes/cmd/<name>, with a rough cold build time on
+# 2 cores for the progress line (later ones reuse most of the compiled packages of earlier ones).
+K8S_BINARIES=(kube-apiserver kube-scheduler kube-controller-manager)
+declare -A K8S_BUILD_HINT=(
+  [kube-apiserver]="about 9 minutes on 2 cores the first time"
+  [kube-scheduler]="a few minutes"
+  [kube-controller-manager]="a few minutes"
+  [kubectl]="a few minutes"
+)
+
+have_all() {
+  local b
+  for b in "${K8S_BINARIES[@]}" etcd; do have "${b}" || return 1; done
+  [[ -e "${ASSETS}/kubectl" ]]
+}
+
+if have_all; then
   echo "${ASSETS}"
   exit 0
 fi
@@ -65,9 +83,11 @@ version_ldflags() {
 # ensure_k8s_module writes (once) the tools module that builds binaries of k8s.io/kubernetes.
 ensure_k8s_module() {
   cd "${WORK}/apiserver"
-  # The marker is written last, so a module left half-made by an interrupted run is redone.
-  [[ -f .resolved ]] && return 0
-  rm -f go.mod go.sum
+  # The marker is written last and names the commands the module was resolved for, so a module
+  # left half-made by an interrupted run, or made for fewer commands, is redone.
+  local cmds=("${K8S_BINARIES[@]}" kubectl) c
+  [[ -f .resolved && "$(cat .resolved)" == "${cmds[*]}" ]] && return 0
+  rm -f go.mod go.sum .resolved
   log "resolving k8s.io/kubernetes v${K8S_VERSION} and its staging modules"
   cat > go.mod <<GOMOD
 module edgetwin.dev/tools/kube-apiserver
@@ -76,16 +96,11 @@ go 1.26.0
 
 require k8s.io/kubernetes v${K8S_VERSION}
 GOMOD
-  cat > tools.go <<'GOSRC'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GOSRC
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in "${cmds[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${c}"; done
+    printf ')\n'
+  } > tools.go
   go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" > /dev/null
   local kmod m
   kmod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/v${K8S_VERSION}.mod"
@@ -96,20 +111,21 @@ GOSRC
     go mod edit -replace "${m}=${m}@${staging_version}"
   done
   go mod tidy
-  touch .resolved
+  echo "${cmds[*]}" > .resolved
 }
 
-build_apiserver() {
-  local start
+# build_k8s builds k8s.io/kubernetes/cmd/$1 from the tools module into the asset directory.
+build_k8s() {
+  local name="$1" start
   start=$(date +%s)
-  log "building kube-apiserver v${K8S_VERSION} (about 9 minutes on 2 cores the first time)"
+  log "building ${name} v${K8S_VERSION} (${K8S_BUILD_HINT[${name}]})"
   ensure_k8s_module
-  heartbeat "building kube-apiserver" & local hb=$!
+  heartbeat "building ${name}" & local hb=$!
   # shellcheck disable=SC2064
-  trap "kill ${hb} 2>/dev/null || true" RETURN
-  go build -trimpath -ldflags "$(version_ldflags)" -o "${ASSETS}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-  mv "${ASSETS}/kube-apiserver.tmp" "${ASSETS}/kube-apiserver"
-  log "kube-apiserver built in $(elapsed "${start}")"
+  trap "kill ${hb} 2>/dev/null || true; trap - RETURN" RETURN
+  go build -trimpath -ldflags "$(version_ldflags)" -o "${ASSETS}/${name}.tmp" "k8s.io/kubernetes/cmd/${name}"
+  mv "${ASSETS}/${name}.tmp" "${ASSETS}/${name}"
+  log "${name} built in $(elapsed "${start}")"
 }
 
 build_etcd() {
@@ -143,27 +159,16 @@ GOSRC
   local v=go.etcd.io/etcd/api/v3/version
   heartbeat "building etcd" & local hb=$!
   # shellcheck disable=SC2064
-  trap "kill ${hb} 2>/dev/null || true" RETURN
+  trap "kill ${hb} 2>/dev/null || true; trap - RETURN" RETURN
   go build -trimpath -ldflags "-s -w -X ${v}.GitSHA=edgetwin-built" -o "${ASSETS}/etcd.tmp" .
   mv "${ASSETS}/etcd.tmp" "${ASSETS}/etcd"
   log "etcd built in $(elapsed "${start}")"
 }
 
-build_kubectl() {
-  local start
-  start=$(date +%s)
-  log "no kubectl on PATH: building kubectl v${K8S_VERSION} (a few minutes)"
-  ensure_k8s_module
-  heartbeat "building kubectl" & local hb=$!
-  # shellcheck disable=SC2064
-  trap "kill ${hb} 2>/dev/null || true" RETURN
-  go build -trimpath -ldflags "$(version_ldflags)" -o "${ASSETS}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
-  mv "${ASSETS}/kubectl.tmp" "${ASSETS}/kubectl"
-  log "kubectl built in $(elapsed "${start}")"
-}
-
 have etcd || build_etcd
-have kube-apiserver || build_apiserver
+for b in "${K8S_BINARIES[@]}"; do
+  have "${b}" || build_k8s "${b}"
+done
 
 # The tests run real kubectl. Use the machine's one; on a machine without kubectl, build the
 # matching one from the same module (a couple of minutes) so the tests do not fail for want of it.
@@ -171,10 +176,15 @@ if [[ ! -e "${ASSETS}/kubectl" ]]; then
   if command -v kubectl >/dev/null 2>&1; then
     ln -sf "$(command -v kubectl)" "${ASSETS}/kubectl"
   else
-    build_kubectl
+    log "no kubectl on PATH"
+    build_k8s kubectl
   fi
 fi
 
-"${ASSETS}/kube-apiserver" --version >&2
-"${ASSETS}/etcd" --version | head -1 >&2
+for b in "${K8S_BINARIES[@]}"; do
+  printf '%s: %s\n' "${b}" "$("${ASSETS}/${b}" --version)" >&2
+done
+# Not '| head -1': etcd dies of SIGPIPE writing its later lines, which pipefail makes fatal.
+etcd_version="$("${ASSETS}/etcd" --version)"
+echo "${etcd_version%%$'\n'*}" >&2
 echo "${ASSETS}"
