@@ -15,8 +15,9 @@ limitations under the License.
 */
 
 // Package controlplane starts a real Kubernetes control plane (kube-apiserver and etcd, through
-// controller-runtime's envtest) with edgetwin's CRDs installed. The integration tests use it,
-// and so will 'edgetwin dev'.
+// controller-runtime's envtest) with edgetwin's CRDs installed, and when asked kube-scheduler and
+// kube-controller-manager as child processes against it, so that Deployments, ReplicaSets and
+// DaemonSets get pods made and bound to nodes. The tests, the e2e suite and 'edgetwin dev' use it.
 //
 // It never builds or downloads binaries: hack/build-control-plane.sh (run by 'make test')
 // builds them into the user's cache directory, and Start fails with a clear error when they are
@@ -44,10 +45,10 @@ import (
 // KubernetesVersion is the version hack/build-control-plane.sh builds.
 const KubernetesVersion = "1.37.2"
 
-// ErrAssetsMissing is returned when kube-apiserver or etcd has not been built yet.
+// ErrAssetsMissing is returned when a control-plane binary has not been built yet.
 var ErrAssetsMissing = errors.New("control-plane binaries not found")
 
-// AssetsDir returns where kube-apiserver and etcd are: $KUBEBUILDER_ASSETS when set, otherwise
+// AssetsDir returns where the control-plane binaries are: $KUBEBUILDER_ASSETS when set, otherwise
 // the cache directory hack/build-control-plane.sh writes to.
 func AssetsDir() string {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
@@ -63,12 +64,17 @@ func AssetsDir() string {
 	return filepath.Join(cache, "edgetwin", "k8s", KubernetesVersion)
 }
 
-// ControlPlane is a running API server and etcd with edgetwin's CRDs installed.
+// ControlPlane is a running API server and etcd with edgetwin's CRDs installed, and the
+// kube-scheduler and kube-controller-manager that Options asked for.
 type ControlPlane struct {
 	// Env is the envtest environment, for adding users.
 	Env *envtest.Environment
 	// Config is an admin client configuration.
 	Config *rest.Config
+
+	startTimeout time.Duration
+	components   []*component // kube-controller-manager, kube-scheduler, in start order
+	exited       chan error
 }
 
 // Options place a control plane's state; the zero value keeps everything in temporary
@@ -77,17 +83,37 @@ type Options struct {
 	// DataDir keeps etcd's data; a control plane started again on it has the same objects.
 	DataDir string
 	// CertDir holds the API server's certificates and keys. It must be empty: envtest makes
-	// them on every start.
+	// them on every start. The kubeconfigs of kube-scheduler and kube-controller-manager are
+	// written there too.
 	CertDir string
+
+	// Scheduler runs kube-scheduler, so that pods are bound to nodes.
+	Scheduler bool
+	// ControllerManager runs kube-controller-manager: Deployments, ReplicaSets and DaemonSets
+	// get their pods, every namespace its default ServiceAccount and kube-root-ca.crt
+	// ConfigMap, and nodes that stop reporting are marked Unknown and tainted.
+	ControllerManager bool
+	// NodeMonitorGracePeriod is how long kube-controller-manager lets a node go without a
+	// heartbeat before it marks the node Unknown (and, 300 s later by default, evicts its
+	// pods); zero keeps Kubernetes' DefaultNodeMonitorGracePeriod. Large fleets of edge nodes
+	// that renew their Leases slowly need more.
+	NodeMonitorGracePeriod time.Duration
+	// LogDir receives kube-scheduler.log and kube-controller-manager.log (appended to); empty
+	// means the API server's certificate directory.
+	LogDir string
 }
 
 // Start starts a control plane from the binaries in AssetsDir and installs the CRDs.
 func Start() (*ControlPlane, error) { return StartWith(Options{}) }
 
-// StartWith is Start with the state kept where opts say. Directories given are kept by Stop.
+// StartWith is Start with the state kept where opts say, and the components they ask for, each
+// healthy when it returns. Directories given are kept by Stop.
 func StartWith(opts Options) (*ControlPlane, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	dir := AssetsDir()
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
+	for _, bin := range opts.binaries() {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
 			return nil, fmt.Errorf("%w: %s is not in %s; build it with 'make control-plane' "+
 				"(or hack/build-control-plane.sh), or point KUBEBUILDER_ASSETS at a directory that has it",
@@ -124,11 +150,26 @@ func StartWith(opts Options) (*ControlPlane, error) {
 		}
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err)
 	}
-	return &ControlPlane{Env: env, Config: cfg}, nil
+	cp := &ControlPlane{Env: env, Config: cfg, startTimeout: env.ControlPlaneStartTimeout, exited: make(chan error, 2)}
+	if err := cp.startComponents(opts, dir); err != nil {
+		if stopErr := cp.Stop(); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("stopping the half-started control plane: %w", stopErr))
+		}
+		return nil, err
+	}
+	return cp, nil
 }
 
-// Stop stops the API server and etcd and removes their data, unless Options placed it.
-func (cp *ControlPlane) Stop() error { return cp.Env.Stop() }
+// Exited reports kube-scheduler or kube-controller-manager ending on its own after StartWith
+// returned, with the end of its log; Stop sends nothing there.
+func (cp *ControlPlane) Exited() <-chan error { return cp.exited }
+
+// Stop stops kube-scheduler and kube-controller-manager, then the API server and etcd, and
+// removes their data unless Options placed it.
+func (cp *ControlPlane) Stop() error {
+	// The components first: the API server would otherwise wait for their watches to end.
+	return errors.Join(cp.stopComponents(), cp.Env.Stop())
+}
 
 // WriteKubeconfig writes an admin kubeconfig (group system:masters) for this control plane to
 // path, for kubectl and other programs.
