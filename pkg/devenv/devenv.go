@@ -14,10 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package devenv is 'edgetwin dev': a whole edgetwin on one machine — a control plane (or an
-// existing cluster), cloudcore, edge nodes joined through the real token flow, each with its own
-// MQTT broker, and simulated devices — as real processes, with its state in one directory so
-// that the next start resumes where the last one stopped.
+// Package devenv is 'edgetwin dev': a whole edgetwin on one machine — a control plane with a
+// scheduler and a controller manager (or an existing cluster), cloudcore, edge nodes joined
+// through the real token flow, each with its own MQTT broker, and simulated devices — as real
+// processes, with its state in one directory so that the next start resumes where the last one
+// stopped.
 package devenv
 
 import (
@@ -30,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -90,6 +92,9 @@ type env struct {
 	started    time.Time
 	edges      []edgeInfo
 	cloudcore  string // metrics address
+	// cpExited reports the local control plane's kube-scheduler or kube-controller-manager
+	// ending on its own; nil with an existing cluster.
+	cpExited <-chan error
 }
 
 type edgeInfo struct {
@@ -142,6 +147,8 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	case c := <-e.sup.exited:
 		return fmt.Errorf("%s %s; everything is being stopped. The end of %s:\n%s", c.name, c.how(), c.log, c.tail())
+	case err := <-e.cpExited:
+		return fmt.Errorf("%w; everything is being stopped", err)
 	}
 }
 
@@ -197,19 +204,21 @@ func (e *env) cluster(ctx context.Context) (stop func(), err error) {
 		if err := e.ensureControlPlaneBinaries(ctx); err != nil {
 			return stop, err
 		}
-		e.say("Starting kube-apiserver and etcd (data in %s)", filepath.Join(e.o.Dir, "etcd"))
+		e.say("Starting kube-apiserver, etcd, kube-scheduler and kube-controller-manager (data in %s)", filepath.Join(e.o.Dir, "etcd"))
 		// etcd's data is kept; the API server's certificates are made anew on every start
 		// (envtest only learns its CA by generating it).
 		if err := os.RemoveAll(filepath.Join(e.o.Dir, "apiserver")); err != nil {
 			return stop, err
 		}
 		cp, err := controlplane.StartWith(controlplane.Options{
-			DataDir: filepath.Join(e.o.Dir, "etcd"), CertDir: filepath.Join(e.o.Dir, "apiserver")})
+			DataDir: filepath.Join(e.o.Dir, "etcd"), CertDir: filepath.Join(e.o.Dir, "apiserver"),
+			Scheduler: true, ControllerManager: true, LogDir: filepath.Join(e.o.Dir, "logs")})
 		if err != nil {
 			return stop, err
 		}
+		e.cpExited = cp.Exited()
 		stop = func() {
-			e.say("Stopping kube-apiserver and etcd")
+			e.say("Stopping kube-scheduler, kube-controller-manager, kube-apiserver and etcd")
 			if err := cp.Stop(); err != nil {
 				e.say("Stopping the control plane: %v", err)
 			}
@@ -240,21 +249,24 @@ func (e *env) cluster(ctx context.Context) (stop func(), err error) {
 	return stop, nil
 }
 
+// controlPlaneBinaries are what the local control plane runs, from controlplane.AssetsDir.
+var controlPlaneBinaries = []string{"kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager"}
+
 func (e *env) ensureControlPlaneBinaries(ctx context.Context) error {
 	dir := controlplane.AssetsDir()
-	missing := false
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
+	var missing []string
+	for _, bin := range controlPlaneBinaries {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			missing = true
+			missing = append(missing, bin)
 		}
 	}
-	if !missing {
+	if len(missing) == 0 {
 		return nil
 	}
 	if e.o.BuildControlPlane == nil {
-		return fmt.Errorf("kube-apiserver and etcd are not in %s: run 'make control-plane' in the edgetwin checkout", dir)
+		return fmt.Errorf("%s missing from %s: run 'make control-plane' in the edgetwin checkout", strings.Join(missing, ", "), dir)
 	}
-	e.say("Building kube-apiserver and etcd into %s: the first time only, about 10 minutes on 2 cores", dir)
+	e.say("Building %s into %s: the first time only, up to about 15 minutes on 2 cores", strings.Join(missing, ", "), dir)
 	if err := e.o.BuildControlPlane(ctx); err != nil {
 		return fmt.Errorf("building the control plane: %w", err)
 	}

@@ -61,22 +61,29 @@ type Cluster struct {
 	cp  *controlplane.ControlPlane
 }
 
-// Setup builds the named commands (./cmd/NAME), starts the control plane and creates
-// SystemNamespace. Close stops it all.
+// Setup builds the named commands (./cmd/NAME), starts the control plane (kube-apiserver and
+// etcd) and creates SystemNamespace. Close stops it all.
 func Setup(commands ...string) (*Cluster, error) {
+	return SetupWith(controlplane.Options{}, commands...)
+}
+
+// SetupWith is Setup with the control plane started with opts, for example
+// controlplane.Options{Scheduler: true, ControllerManager: true} for a suite whose Deployments
+// and DaemonSets must get pods bound to nodes.
+func SetupWith(opts controlplane.Options, commands ...string) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "edgetwin-suite-")
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{dir: dir, BinDir: filepath.Join(dir, "bin"), Kubeconfig: filepath.Join(dir, "kubeconfig")}
-	if err := c.setup(commands); err != nil {
+	if err := c.setup(opts, commands); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *Cluster) setup(commands []string) error {
+func (c *Cluster) setup(opts controlplane.Options, commands []string) error {
 	for _, cmd := range commands {
 		build := exec.Command("go", "build", "-o", filepath.Join(c.BinDir, cmd), "./cmd/"+cmd)
 		build.Dir = RepoRoot()
@@ -85,7 +92,7 @@ func (c *Cluster) setup(commands []string) error {
 		}
 	}
 	var err error
-	if c.cp, err = controlplane.Start(); err != nil {
+	if c.cp, err = controlplane.StartWith(opts); err != nil {
 		return err
 	}
 	if err := c.cp.WriteKubeconfig(c.Kubeconfig); err != nil {
