@@ -231,22 +231,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 `
 }
 
-// cniConflist is the pod network: a bridge with IPs from host-local (its allocations kept in
-// the private directory), NAT for traffic leaving the node, portmap for hostPort, and loopback.
+// cniConflist is the pod network: a bridge that is the pods' default gateway, with IPs from
+// host-local (its allocations kept in the private directory), NAT for traffic leaving the node,
+// and portmap for hostPort (containerd adds loopback itself).
 func (c Config) cniConflist() ([]byte, error) {
 	prefix := netip.MustParsePrefix(c.PodSubnet).Masked()
 	type ipRange struct {
 		Subnet  string `json:"subnet"`
 		Gateway string `json:"gateway"`
 	}
-	type route struct {
-		Dst string `json:"dst"`
-	}
 	type ipam struct {
 		Type    string      `json:"type"`
 		DataDir string      `json:"dataDir"`
 		Ranges  [][]ipRange `json:"ranges"`
-		Routes  []route     `json:"routes"`
 	}
 	type plugin struct {
 		Type             string          `json:"type"`
@@ -265,18 +262,10 @@ func (c Config) cniConflist() ([]byte, error) {
 	}{CNIVersion: "0.4.0", Name: NetworkName, Plugins: []plugin{
 		{Type: "bridge", Bridge: c.Bridge, IsGateway: true, IsDefaultGateway: true, IPMasq: true, HairpinMode: true,
 			IPAM: &ipam{Type: "host-local", DataDir: c.cniDataDir(),
-				Ranges: [][]ipRange{{{Subnet: prefix.String(), Gateway: prefix.Addr().Next().String()}}},
-				Routes: []route{{Dst: defaultRoute(prefix)}}}},
+				Ranges: [][]ipRange{{{Subnet: prefix.String(), Gateway: prefix.Addr().Next().String()}}}}},
 		{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}},
 	}}
 	return json.MarshalIndent(conf, "", "  ")
-}
-
-func defaultRoute(p netip.Prefix) string {
-	if p.Addr().Is4() {
-		return "0.0.0.0/0"
-	}
-	return "::/0"
 }
 
 // hostsTOML lets containerd pull from host (host:port) over plain http.
