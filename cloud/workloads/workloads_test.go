@@ -116,6 +116,9 @@ func (h *holder) set(node string, connected bool, ref wire.ObjectRef, held bool)
 	h.held[ref.Key()] = held
 }
 
+// node names a node unique to this test (and this run of it, under -count).
+func (r *rig) node(name string) string { return name + "-" + r.ns }
+
 type rig struct {
 	proj    *Projections
 	changes *changes
@@ -231,34 +234,34 @@ func TestANodeHoldsItsPodsAndOnlyWhatTheyUse(t *testing.T) {
 	mustCreate(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "unused"}, Data: map[string]string{"x": "y"}})
 	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "creds"}, Data: map[string][]byte{"password": []byte("s3cret")}})
 	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "other"}, Data: map[string][]byte{"k": []byte("v")}})
-	mustCreate(t, edgePod(r.ns, "on-a", "node-a"))
-	other := edgePod(r.ns, "on-b", "node-b")
+	mustCreate(t, edgePod(r.ns, "on-a", r.node("node-a")))
+	other := edgePod(r.ns, "on-b", r.node("node-b"))
 	other.Spec.Volumes = nil
 	other.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{
 		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "other"}, Key: "k"}}}}
 	mustCreate(t, other)
 
 	eventually(t, "node-a was told of its Pod and what it uses", func() (bool, string) {
-		return r.changes.saw("node-a", wire.KindPod, r.ns, "on-a") && r.changes.saw("node-a", wire.KindConfigMap, r.ns, "settings") &&
-			r.changes.saw("node-a", wire.KindSecret, r.ns, "creds") && r.changes.saw("node-a", wire.KindServiceAccountToken, r.ns, "on-a"), "not yet"
+		return r.changes.saw(r.node("node-a"), wire.KindPod, r.ns, "on-a") && r.changes.saw(r.node("node-a"), wire.KindConfigMap, r.ns, "settings") &&
+			r.changes.saw(r.node("node-a"), wire.KindSecret, r.ns, "creds") && r.changes.saw(r.node("node-a"), wire.KindServiceAccountToken, r.ns, "on-a"), "not yet"
 	})
 	var pods []hub.Object
 	eventually(t, "the cache holds both Pods", func() (bool, string) {
 		var err error
-		pods, err = r.proj.Pods.List(ctx, "node-a")
-		podsB, errB := r.proj.Pods.List(ctx, "node-b")
+		pods, err = r.proj.Pods.List(ctx, r.node("node-a"))
+		podsB, errB := r.proj.Pods.List(ctx, r.node("node-b"))
 		return err == nil && errB == nil && len(pods) == 1 && len(podsB) == 1, fmt.Sprint(names(pods), names(podsB), err, errB)
 	})
 	var body corev1.Pod
 	if err := json.Unmarshal(pods[0].Body, &body); err != nil {
 		t.Fatal(err)
 	}
-	if body.UID == "" || body.Spec.NodeName != "node-a" || body.ResourceVersion != "" || body.Status.Phase != "" {
+	if body.UID == "" || body.Spec.NodeName != r.node("node-a") || body.ResourceVersion != "" || body.Status.Phase != "" {
 		t.Errorf("the Pod sent = uid %q node %q rv %q phase %q; want the uid and spec, without bookkeeping or status",
 			body.UID, body.Spec.NodeName, body.ResourceVersion, body.Status.Phase)
 	}
 
-	cms, err := r.proj.ConfigMaps.List(ctx, "node-a")
+	cms, err := r.proj.ConfigMaps.List(ctx, r.node("node-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +269,7 @@ func TestANodeHoldsItsPodsAndOnlyWhatTheyUse(t *testing.T) {
 	if got := names(cms); fmt.Sprint(got) != fmt.Sprint([]string{r.ns + "/settings"}) {
 		t.Errorf("node-a's ConfigMaps = %v, want only the one its Pod uses", got)
 	}
-	secs, err := r.proj.Secrets.List(ctx, "node-a")
+	secs, err := r.proj.Secrets.List(ctx, r.node("node-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,13 +282,13 @@ func TestANodeHoldsItsPodsAndOnlyWhatTheyUse(t *testing.T) {
 		name string
 		want bool
 	}{
-		{r.proj.Secrets, "node-a", "creds", true},
-		{r.proj.Secrets, "node-a", "other", false}, // node-b's Pod uses it, not node-a's
-		{r.proj.Secrets, "node-b", "other", true},
-		{r.proj.ConfigMaps, "node-a", "unused", false},
-		{r.proj.Pods, "node-a", "on-b", false},
-		{r.proj.Pods, "node-b", "on-b", true},
-		{r.proj.Tokens, "node-b", "on-b", false}, // mounts no token
+		{r.proj.Secrets, r.node("node-a"), "creds", true},
+		{r.proj.Secrets, r.node("node-a"), "other", false}, // node-b's Pod uses it, not node-a's
+		{r.proj.Secrets, r.node("node-b"), "other", true},
+		{r.proj.ConfigMaps, r.node("node-a"), "unused", false},
+		{r.proj.Pods, r.node("node-a"), "on-b", false},
+		{r.proj.Pods, r.node("node-b"), "on-b", true},
+		{r.proj.Tokens, r.node("node-b"), "on-b", false}, // mounts no token
 	} {
 		_, ok, err := tc.proj.Get(ctx, tc.node, wire.ObjectRef{Kind: tc.proj.Kind(), Namespace: r.ns, Name: tc.name})
 		if err != nil || ok != tc.want {
@@ -304,9 +307,9 @@ func TestANodeHoldsItsPodsAndOnlyWhatTheyUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "node-a was told the Secret changed", func() (bool, string) {
-		return r.changes.saw("node-a", wire.KindSecret, r.ns, "creds"), "not yet"
+		return r.changes.saw(r.node("node-a"), wire.KindSecret, r.ns, "creds"), "not yet"
 	})
-	if r.changes.saw("node-b", wire.KindSecret, r.ns, "creds") {
+	if r.changes.saw(r.node("node-b"), wire.KindSecret, r.ns, "creds") {
 		t.Error("node-b was told of a Secret none of its Pods uses")
 	}
 }
@@ -321,10 +324,10 @@ func mustCreate(t *testing.T, o client.Object) {
 func TestPodsGetABoundTokenThatIsRenewedBeforeItExpires(t *testing.T) {
 	r := start(t)
 	ctx := context.Background()
-	mustCreate(t, edgePod(r.ns, "app", "node-t"))
+	mustCreate(t, edgePod(r.ns, "app", r.node("node-t")))
 	var first hub.Object
 	eventually(t, "the Pod's token is issued", func() (bool, string) {
-		objs, err := r.proj.Tokens.List(ctx, "node-t")
+		objs, err := r.proj.Tokens.List(ctx, r.node("node-t"))
 		if err != nil || len(objs) != 1 {
 			return false, fmt.Sprint(len(objs), err)
 		}
@@ -343,7 +346,7 @@ func TestPodsGetABoundTokenThatIsRenewedBeforeItExpires(t *testing.T) {
 		t.Fatalf("token = %+v, want a live token bound to Pod %s", tok, pod.UID)
 	}
 	// Asked again before renewal, the same token comes back (no request per resync).
-	again, ok, err := r.proj.Tokens.Get(ctx, "node-t", first.Ref)
+	again, ok, err := r.proj.Tokens.Get(ctx, r.node("node-t"), first.Ref)
 	if err != nil || !ok || again.Ref.Version != first.Ref.Version {
 		t.Fatalf("second Get = %v %v %v, want the kept token", again.Ref, ok, err)
 	}
@@ -351,9 +354,9 @@ func TestPodsGetABoundTokenThatIsRenewedBeforeItExpires(t *testing.T) {
 	r.changes.reset()
 	r.clock.Step(tok.ExpirationTimestamp.Sub(r.clock.Now()) * 9 / 10) // past 80% of its life
 	eventually(t, "the node is told its token is due", func() (bool, string) {
-		return r.changes.saw("node-t", wire.KindServiceAccountToken, r.ns, "app"), "not yet"
+		return r.changes.saw(r.node("node-t"), wire.KindServiceAccountToken, r.ns, "app"), "not yet"
 	})
-	renewed, ok, err := r.proj.Tokens.Get(ctx, "node-t", first.Ref)
+	renewed, ok, err := r.proj.Tokens.Get(ctx, r.node("node-t"), first.Ref)
 	if err != nil || !ok || renewed.Ref.Version == first.Ref.Version {
 		t.Fatalf("Get after renewal = %v %v %v, want a new token", renewed.Ref, ok, err)
 	}
@@ -362,7 +365,7 @@ func TestPodsGetABoundTokenThatIsRenewedBeforeItExpires(t *testing.T) {
 func TestEdgeReportsBecomePodStatus(t *testing.T) {
 	r := start(t)
 	ctx := context.Background()
-	pod := edgePod(r.ns, "reported", "node-s")
+	pod := edgePod(r.ns, "reported", r.node("node-s"))
 	mustCreate(t, pod)
 	// The scheduler's condition must survive the edge's writes.
 	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
@@ -400,7 +403,7 @@ func TestEdgeReportsBecomePodStatus(t *testing.T) {
 		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, RestartCount: 2, Image: "edgetwin.dev/workload:1",
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}}
-	waitDone(report("node-s", pod.UID, running))
+	waitDone(report(r.node("node-s"), pod.UID, running))
 	got := get() // done means written
 	if got.Status.Phase != corev1.PodRunning || got.Status.PodIP != "10.88.0.5" || len(got.Status.ContainerStatuses) != 1 ||
 		got.Status.ContainerStatuses[0].RestartCount != 2 {
@@ -413,22 +416,22 @@ func TestEdgeReportsBecomePodStatus(t *testing.T) {
 
 	// Reports from the wrong node or about an earlier Pod of that name are dropped (and done).
 	failed := corev1.PodStatus{Phase: corev1.PodFailed}
-	waitDone(report("node-other", pod.UID, failed))
-	waitDone(report("node-s", "some-old-uid", failed))
+	waitDone(report(r.node("node-other"), pod.UID, failed))
+	waitDone(report(r.node("node-s"), "some-old-uid", failed))
 	if p := get(); p.Status.Phase != corev1.PodRunning {
 		t.Fatalf("phase = %s after reports that should have been dropped", p.Status.Phase)
 	}
 	// Garbage is finished at once and changes nothing.
 	for _, bad := range []string{`nope`, `{"uid":""}`, `{"uid":"x","status":{"phase":"Dancing"}}`} {
 		finished := false
-		if err := r.status.Apply(ctx, "node-s", wire.Report{Seq: 9, Kind: wire.ReportKindPodStatus, Namespace: r.ns, Name: "reported", Body: json.RawMessage(bad)},
+		if err := r.status.Apply(ctx, r.node("node-s"), wire.Report{Seq: 9, Kind: wire.ReportKindPodStatus, Namespace: r.ns, Name: "reported", Body: json.RawMessage(bad)},
 			func() { finished = true }); err != nil || !finished {
 			t.Errorf("Apply(%s) = %v, finished %v; want nil and finished at once", bad, err, finished)
 		}
 	}
 	// A Pod that finished stays finished.
-	waitDone(report("node-s", pod.UID, corev1.PodStatus{Phase: corev1.PodSucceeded}))
-	waitDone(report("node-s", pod.UID, running))
+	waitDone(report(r.node("node-s"), pod.UID, corev1.PodStatus{Phase: corev1.PodSucceeded}))
+	waitDone(report(r.node("node-s"), pod.UID, running))
 	if p := get(); p.Status.Phase != corev1.PodSucceeded {
 		t.Fatalf("phase = %s, want Succeeded kept after a late Running report", p.Status.Phase)
 	}
@@ -437,15 +440,15 @@ func TestEdgeReportsBecomePodStatus(t *testing.T) {
 func TestADeletedPodGoesOnceItsNodeLetItGo(t *testing.T) {
 	r := start(t)
 	ctx := context.Background()
-	edge := &v1alpha1.EdgeNode{ObjectMeta: metav1.ObjectMeta{Name: "node-d"}}
+	edge := &v1alpha1.EdgeNode{ObjectMeta: metav1.ObjectMeta{Name: r.node("node-d")}}
 	mustCreate(t, edge)
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), edge) })
-	pod := edgePod(r.ns, "leaving", "node-d")
+	pod := edgePod(r.ns, "leaving", r.node("node-d"))
 	// A finalizer-free Pod with a grace period is what a kubelet would have to finish deleting.
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
 	mustCreate(t, pod)
 	ref := wire.ObjectRef{Kind: wire.KindPod, Namespace: r.ns, Name: "leaving"}
-	r.hub.set("node-d", false, ref, true) // offline, holding it
+	r.hub.set(r.node("node-d"), false, ref, true) // offline, holding it
 
 	if err := k8s.Delete(ctx, pod); err != nil {
 		t.Fatal(err)
@@ -455,13 +458,13 @@ func TestADeletedPodGoesOnceItsNodeLetItGo(t *testing.T) {
 		err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), p)
 		return err == nil && p.DeletionTimestamp != nil, fmt.Sprint(err)
 	})
-	r.hub.set("node-d", true, ref, true) // back, still stopping it
+	r.hub.set(r.node("node-d"), true, ref, true) // back, still stopping it
 	// Give the terminator several rechecks with the node holding the Pod; it must stay.
 	time.Sleep(300 * time.Millisecond)
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}); err != nil {
 		t.Fatalf("the Pod went while its node still held it: %v", err)
 	}
-	r.hub.set("node-d", true, ref, false) // the edge acknowledged the delete
+	r.hub.set(r.node("node-d"), true, ref, false) // the edge acknowledged the delete
 	eventually(t, "the Pod is gone", func() (bool, string) {
 		err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
