@@ -108,8 +108,19 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("restoring the device twins: %w", err)
 	}
+	// Edged, when a runtime is configured, also comes before EdgeHub: it starts the stored
+	// pods without waiting for the cloud.
+	workloads, err := newPods(ctx, o.DataDir, cfg, store, func() { h.Notify() }, o.Logger)
+	if err != nil {
+		return err
+	}
+	defer workloads.stop()
+	route := listener{devices: devices}
+	if workloads != nil {
+		route.pods = workloads.edged
+	}
 	h, err = hub.New(hub.Config{URL: cfg.HubURL(), TLSConfig: tlsCfg, Store: store, Agent: agentInfo(),
-		Listener: devices, Logger: o.Logger.WithName("edgehub")})
+		Listener: route, Logger: o.Logger.WithName("edgehub")})
 	if err != nil {
 		return err
 	}
@@ -120,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("listening for /metrics on %s: %w", o.MetricsAddress, err)
 		}
-		srv = &http.Server{Handler: endpoints(h, store, eventBus, pub, devices, o.Profiling), ReadHeaderTimeout: 5 * time.Second}
+		srv = &http.Server{Handler: endpoints(h, store, eventBus, pub, devices, workloads, o.Profiling), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		if o.Ready != nil {
 			o.Ready(l.Addr())
@@ -132,6 +143,9 @@ func Run(ctx context.Context, o Options) error {
 	var renewing sync.WaitGroup
 	renewing.Go(func() { renewer.Run(renewCtx) })
 	renewing.Go(func() { runDevices(renewCtx, eventBus, pub, devices, o.Logger.WithName("devices")) })
+	if workloads != nil {
+		renewing.Go(func() { _ = workloads.edged.Run(renewCtx) })
+	}
 	err = h.Run(ctx)
 	stopRenewing()
 	renewing.Wait()
@@ -209,7 +223,7 @@ func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // endpoints serves /healthz (the process runs), /readyz (synced with the cloud) and /metrics.
-func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin, profiling bool) http.Handler {
+func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin, p *pods, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
@@ -252,6 +266,20 @@ func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twi
 			ch <- prometheus.MustNewConstMetric(refused, prometheus.CounterValue, float64(n), reason)
 		}
 	}})
+	if p != nil {
+		e := p.edged
+		gauge("edgetwin_edged_pods", "Pods Edged runs (or is still stopping).", func() float64 { return float64(e.Stats().Pods) })
+		counter("edgetwin_edged_pod_syncs_total", "Pod syncs.", func() float64 { return float64(e.Stats().Syncs) })
+		counter("edgetwin_edged_pod_sync_errors_total", "Pod syncs the runtime failed.", func() float64 { return float64(e.Stats().SyncErrors) })
+		counter("edgetwin_edged_container_starts_total", "Containers started, restarts included.",
+			func() float64 { return float64(e.Stats().ContainerStarts) })
+		counter("edgetwin_edged_image_pulls_total", "Images pulled.", func() float64 { return float64(e.Stats().Pulls) })
+		counter("edgetwin_edged_image_pull_failures_total", "Image pulls that failed.", func() float64 { return float64(e.Stats().PullFailures) })
+		counter("edgetwin_edged_status_reports_total", "Pod statuses queued for the cloud.",
+			func() float64 { return float64(e.Stats().StatusReports) })
+		counter("edgetwin_edged_garbage_collected_total", "Pods and containers removed because no stored pod owns them.",
+			func() float64 { return float64(e.Stats().GarbageCollected) })
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()

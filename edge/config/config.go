@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -58,7 +59,47 @@ type Config struct {
 	Database string `json:"database"`
 	// Broker is the MQTT broker mappers talk to.
 	Broker Broker `json:"broker"`
+	// Edged runs the node's pods; without it (or without a runtime in it) Edged is off and the
+	// node serves devices only.
+	Edged *Edged `json:"edged,omitempty"`
 }
+
+// Edged configures the pods' container runtime: an existing CRI endpoint, or the project's own
+// containerd started by edgecore (Debian's containerd, runc and containernetworking-plugins).
+type Edged struct {
+	// RuntimeEndpoint is an existing CRI endpoint, for example
+	// unix:///run/containerd/containerd.sock.
+	RuntimeEndpoint string `json:"runtimeEndpoint,omitempty"`
+	// Containerd, if set, makes edgecore start its own containerd and use it.
+	Containerd *Containerd `json:"containerd,omitempty"`
+	// RootDir holds the pods' volumes and logs; default "edged" in the data directory.
+	RootDir string `json:"rootDir,omitempty"`
+	// MaxPods is the node's pod capacity; default 110.
+	MaxPods int `json:"maxPods,omitempty"`
+}
+
+// Containerd configures the containerd edgecore starts (see pkg/containerd).
+type Containerd struct {
+	// Dir holds its config, socket, root and CNI state; default "containerd" in the data
+	// directory.
+	Dir string `json:"dir,omitempty"`
+	// StateDir is its state directory (what a reboot loses); default Dir/state.
+	StateDir string `json:"stateDir,omitempty"`
+	// PodSubnet is the CIDR of pod IPs on the bridge; default 10.88.0.0/16.
+	PodSubnet string `json:"podSubnet,omitempty"`
+	// Bridge is the bridge interface's name; default edgetwin0.
+	Bridge string `json:"bridge,omitempty"`
+	// SandboxImage is the pause image; default edgetwin.dev/pause:1.
+	SandboxImage string `json:"sandboxImage,omitempty"`
+	// Snapshotter is overlayfs or native; empty chooses what works.
+	Snapshotter string `json:"snapshotter,omitempty"`
+	// Images are image tarballs imported at every start (the pause image, workloads for a node
+	// without a registry).
+	Images []string `json:"images,omitempty"`
+}
+
+// Enabled says whether Edged runs: a runtime endpoint or a containerd is configured.
+func (e *Edged) Enabled() bool { return e != nil && (e.RuntimeEndpoint != "" || e.Containerd != nil) }
 
 // Broker configures the MQTT EventBus.
 type Broker struct {
@@ -96,6 +137,17 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Broker.Address); err != nil {
 		errs = append(errs, fmt.Errorf("broker.address %q is not host:port", c.Broker.Address))
+	}
+	if e := c.Edged; e != nil {
+		if e.RuntimeEndpoint != "" && e.Containerd != nil {
+			errs = append(errs, errors.New("edged: set runtimeEndpoint or containerd, not both"))
+		}
+		if e.RuntimeEndpoint != "" && !strings.HasPrefix(e.RuntimeEndpoint, "unix://") {
+			errs = append(errs, fmt.Errorf("edged.runtimeEndpoint %q is not a unix:// address", e.RuntimeEndpoint))
+		}
+		if e.MaxPods < 0 {
+			errs = append(errs, fmt.Errorf("edged.maxPods %d is negative", e.MaxPods))
+		}
 	}
 	return errors.Join(errs...)
 }

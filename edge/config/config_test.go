@@ -66,3 +66,48 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 		t.Fatalf("Load of an empty directory = %v", err)
 	}
 }
+
+func TestEdgedSettings(t *testing.T) {
+	cases := []struct {
+		name    string
+		edged   *Edged
+		enabled bool
+		wantErr string
+	}{
+		{"a node without edged settings serves devices only", nil, false, ""},
+		{"edged settings without a runtime leave Edged off", &Edged{RootDir: "pods"}, false, ""},
+		{"an existing CRI endpoint turns Edged on", &Edged{RuntimeEndpoint: "unix:///run/containerd/containerd.sock"}, true, ""},
+		{"the project's own containerd turns Edged on", &Edged{Containerd: &Containerd{PodSubnet: "10.88.0.0/16"}}, true, ""},
+		{"an endpoint and a containerd at once are refused",
+			&Edged{RuntimeEndpoint: "unix:///x.sock", Containerd: &Containerd{}}, true, "not both"},
+		{"an endpoint that is not a unix socket is refused", &Edged{RuntimeEndpoint: "tcp://1.2.3.4:1"}, true, "unix://"},
+		{"a negative pod capacity is refused", &Edged{RuntimeEndpoint: "unix:///x.sock", MaxPods: -1}, true, "maxPods"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New("https://cloud.example:10350", "edge-1")
+			c.Edged = tc.edged
+			if got := c.Edged.Enabled(); got != tc.enabled {
+				t.Errorf("Enabled() = %v, want %v", got, tc.enabled)
+			}
+			err := c.Validate()
+			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			dir := t.TempDir()
+			if err := c.Save(dir); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Edged.Enabled() != tc.enabled {
+				t.Errorf("after a save and a load, Enabled() = %v, want %v", got.Edged.Enabled(), tc.enabled)
+			}
+		})
+	}
+}

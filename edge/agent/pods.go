@@ -1,0 +1,124 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-logr/logr"
+
+	"github.com/edgetwin/edgetwin/edge/config"
+	"github.com/edgetwin/edgetwin/edge/edged"
+	"github.com/edgetwin/edgetwin/edge/hub"
+	"github.com/edgetwin/edgetwin/edge/meta"
+	"github.com/edgetwin/edgetwin/pkg/containerd"
+	"github.com/edgetwin/edgetwin/pkg/wire"
+)
+
+// pods is Edged with the containerd edgecore may have started for it.
+type pods struct {
+	edged      *edged.Edged
+	containerd *containerd.Containerd
+}
+
+// newPods starts the configured containerd, if any, and creates Edged over the store. It
+// returns nil when no runtime is configured: a device-only node needs no containerd.
+func newPods(ctx context.Context, dataDir string, cfg *config.Config, store *meta.Store, notify func(),
+	log logr.Logger) (*pods, error) {
+	ec := cfg.Edged
+	if !ec.Enabled() {
+		return nil, nil
+	}
+	p := &pods{}
+	endpoint := ec.RuntimeEndpoint
+	if cc := ec.Containerd; cc != nil {
+		dir := cc.Dir
+		if dir == "" {
+			dir = "containerd"
+		}
+		stateDir := cc.StateDir
+		if stateDir != "" {
+			stateDir = config.Path(dataDir, stateDir)
+		}
+		c, err := containerd.Start(ctx, containerd.Config{Dir: config.Path(dataDir, dir), StateDir: stateDir,
+			PodSubnet: cc.PodSubnet, Bridge: cc.Bridge, SandboxImage: cc.SandboxImage, Snapshotter: cc.Snapshotter})
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range cc.Images {
+			if err := c.ImportImage(ctx, config.Path(dataDir, img)); err != nil {
+				_ = c.Stop()
+				return nil, err
+			}
+		}
+		log.Info("Started containerd", "endpoint", c.Endpoint(), "snapshotter", c.Snapshotter(), "log", c.LogFile())
+		p.containerd, endpoint = c, c.Endpoint()
+	}
+	root := ec.RootDir
+	if root == "" {
+		root = "edged"
+	}
+	e, err := edged.New(edged.Config{NodeName: cfg.NodeName, RuntimeEndpoint: endpoint, RootDir: config.Path(dataDir, root),
+		Source: edged.StoreSource{Store: store, OnInvalid: func(ref wire.ObjectRef, err error) {
+			log.Error(err, "Ignoring an unreadable pod", "pod", ref.String())
+		}},
+		Status:  edged.StoreSink{Store: store, Notify: notify},
+		MaxPods: ec.MaxPods, Version: Version, Logger: log.WithName("edged")})
+	if err != nil {
+		p.stop()
+		return nil, fmt.Errorf("starting Edged: %w", err)
+	}
+	p.edged = e
+	return p, nil
+}
+
+// stop stops the containerd edgecore started; the pods' containers keep running in their
+// shims, and the next start finds them.
+func (p *pods) stop() {
+	if p != nil && p.containerd != nil {
+		_ = p.containerd.Stop()
+	}
+}
+
+// listener routes what EdgeHub stores: devices to DeviceTwin, pods and what they use to Edged.
+type listener struct {
+	devices hub.Listener
+	pods    hub.Listener
+}
+
+func (l listener) target(kind wire.Kind) hub.Listener {
+	switch kind {
+	case wire.KindDevice:
+		return l.devices
+	case wire.KindPod, wire.KindConfigMap, wire.KindSecret, wire.KindServiceAccountToken:
+		return l.pods
+	}
+	return nil
+}
+
+func (l listener) ObjectStored(ref wire.ObjectRef, body []byte) {
+	if t := l.target(ref.Kind); t != nil {
+		t.ObjectStored(ref, body)
+	}
+}
+
+func (l listener) ObjectDeleted(ref wire.ObjectRef) {
+	if t := l.target(ref.Kind); t != nil {
+		t.ObjectDeleted(ref)
+	}
+}

@@ -1,0 +1,77 @@
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package agent
+
+import (
+	"context"
+	"testing"
+
+	"github.com/go-logr/logr"
+
+	"github.com/edgetwin/edgetwin/edge/config"
+	"github.com/edgetwin/edgetwin/pkg/wire"
+)
+
+type recorder struct{ stored, deleted []wire.Kind }
+
+func (r *recorder) ObjectStored(ref wire.ObjectRef, _ []byte) { r.stored = append(r.stored, ref.Kind) }
+func (r *recorder) ObjectDeleted(ref wire.ObjectRef)          { r.deleted = append(r.deleted, ref.Kind) }
+
+func TestListenerRoutesByKind(t *testing.T) {
+	cases := []struct {
+		kind       wire.Kind
+		toDevices  bool
+		toWorkload bool
+	}{
+		{wire.KindDevice, true, false},
+		{wire.KindPod, false, true},
+		{wire.KindConfigMap, false, true},
+		{wire.KindSecret, false, true},
+		{wire.KindServiceAccountToken, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.kind)+" goes where it belongs", func(t *testing.T) {
+			devices, workloads := &recorder{}, &recorder{}
+			l := listener{devices: devices, pods: workloads}
+			ref := wire.ObjectRef{Kind: tc.kind, Namespace: "ns", Name: "n"}
+			l.ObjectStored(ref, nil)
+			l.ObjectDeleted(ref)
+			if got := len(devices.stored) == 1 && len(devices.deleted) == 1; got != tc.toDevices {
+				t.Errorf("DeviceTwin got %v/%v, want it to get the object: %v", devices.stored, devices.deleted, tc.toDevices)
+			}
+			if got := len(workloads.stored) == 1 && len(workloads.deleted) == 1; got != tc.toWorkload {
+				t.Errorf("Edged got %v/%v, want it to get the object: %v", workloads.stored, workloads.deleted, tc.toWorkload)
+			}
+		})
+	}
+	// A device-only node has no Edged: workload objects are stored and go nowhere.
+	devices := &recorder{}
+	l := listener{devices: devices}
+	l.ObjectStored(wire.ObjectRef{Kind: wire.KindPod, Name: "p"}, nil)
+	l.ObjectDeleted(wire.ObjectRef{Kind: wire.KindPod, Name: "p"})
+	if len(devices.stored)+len(devices.deleted) != 0 {
+		t.Errorf("a pod reached DeviceTwin on a node without Edged")
+	}
+}
+
+func TestNoRuntimeNoEdged(t *testing.T) {
+	cfg := config.New("https://cloud.example:10350", "edge-1")
+	p, err := newPods(context.Background(), t.TempDir(), cfg, nil, nil, logr.Discard())
+	if err != nil || p != nil {
+		t.Fatalf("newPods without a runtime = %v, %v; want no Edged and no error", p, err)
+	}
+}
