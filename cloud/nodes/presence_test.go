@@ -79,6 +79,7 @@ type rig struct {
 
 func start(t *testing.T, opts Options) *rig {
 	t.Helper()
+	runID++
 	scheme, err := controlplane.NewScheme()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func start(t *testing.T, opts Options) *rig {
 
 func edgeNode(t *testing.T, name string, mutate ...func(*v1alpha1.EdgeNode)) *v1alpha1.EdgeNode {
 	t.Helper()
-	e := &v1alpha1.EdgeNode{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	e := &v1alpha1.EdgeNode{ObjectMeta: metav1.ObjectMeta{Name: unique(name)}}
 	for _, m := range mutate {
 		m(e)
 	}
@@ -119,6 +120,13 @@ func edgeNode(t *testing.T, name string, mutate ...func(*v1alpha1.EdgeNode)) *v1
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), e) })
 	return e
 }
+
+// unique makes a node name unique to this run, so that -count=2 does not meet the Nodes (which
+// nothing garbage-collects here) of the run before.
+func unique(name string) string { return fmt.Sprintf("%s-%d", name, runID) }
+
+// runID changes with every start, that is with every test.
+var runID int
 
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
@@ -311,12 +319,12 @@ func TestNodeStatusReportsReachTheNodeBeforeTheyAreDone(t *testing.T) {
 }
 
 func TestANodeEdgetwinDidNotMakeIsLeftAlone(t *testing.T) {
-	foreign := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "presence-c", Labels: map[string]string{"owner": "kubelet"}}}
+	r := start(t, Options{})
+	foreign := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: unique("presence-c"), Labels: map[string]string{"owner": "kubelet"}}}
 	if err := k8s.Create(context.Background(), foreign); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), foreign) })
-	r := start(t, Options{})
 	edge := edgeNode(t, "presence-c")
 	r.tracker.Connected(edge.Name, wire.AgentInfo{Version: "v1"}, wire.ProtocolVersion)
 	// A second, owned node shows the writers are working while the foreign one is untouched.
@@ -366,8 +374,8 @@ func TestEveryWriteSpendsTheSharedBudget(t *testing.T) {
 	limiter := rate.NewLimiter(rate.Limit(1e-6), 4)
 	r := start(t, Options{Limiter: limiter, QPS: 1e-6})
 	for _, name := range []string{"budget-a", "budget-b", "budget-c"} {
-		edgeNode(t, name)
-		r.tracker.Connected(name, wire.AgentInfo{Version: "v1"}, wire.ProtocolVersion)
+		e := edgeNode(t, name)
+		r.tracker.Connected(e.Name, wire.AgentInfo{Version: "v1"}, wire.ProtocolVersion)
 	}
 	eventually(t, "the budget is spent", func() (bool, string) {
 		n := count() - before
