@@ -14,3 +14,6 @@ test: test-images
 test-images: ## Build the pause and workload test images into $(TEST_IMAGES_DIR) (OCI tarballs, no Docker).
 	@hack/build-test-images.sh "$(TEST_IMAGES_DIR)" >/dev/null
 	@echo "test images in $(TEST_IMAGES_DIR): pause.tar (edgetwin.dev/pause:1), workload.tar (edgetwin.dev/workload:1)"
+
+# Edged's parser of $(VAR) references in command, args and env values.
+FUZZ_TARGETS += ./edge/edged:FuzzExpand

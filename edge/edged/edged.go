@@ -142,8 +142,8 @@ type Edged struct {
 	lastNode []byte
 }
 
-// New connects to the runtime (the connection is made lazily, so the runtime may come up
-// later) and returns Edged; Run starts it.
+// New connects to the runtime, which must answer (cri-client checks the connection), and
+// returns Edged; Run starts it.
 func New(cfg Config) (*Edged, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
