@@ -106,6 +106,21 @@ func startNode(ctx context.Context, t *testing.T, c client.Client, name string, 
 	}
 }
 
+// mountsToken reports whether the pod has a projected service account token volume.
+func mountsToken(p *corev1.Pod) bool {
+	for _, v := range p.Spec.Volumes {
+		if v.Projected == nil || !strings.HasPrefix(v.Name, "kube-api-access-") {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ServiceAccountToken != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // podOf finds a pod in ns owned by an object of ownerKind and bound to node, and describes the
 // pods it saw otherwise.
 func podOf(ctx context.Context, c client.Client, ns, ownerKind, node string) (bool, string) {
@@ -177,6 +192,15 @@ func TestSchedulerAndControllerManagerRunWorkloads(t *testing.T) {
 	eventually(t, "the Deployment's pod (made by the ReplicaSet controller) bound to "+node, func() (bool, string) {
 		return podOf(ctx, c, ns, "ReplicaSet", node)
 	})
+	// The ServiceAccount admission plugin is on, as in a real cluster: the pod mounts a token.
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if p := pods.Items[0]; p.Spec.ServiceAccountName != "default" || !mountsToken(&p) {
+		t.Errorf("pod %s: serviceAccountName %q, volumes %v; want the default account and a projected kube-api-access volume",
+			p.Name, p.Spec.ServiceAccountName, p.Spec.Volumes)
+	}
 
 	ds := &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agent"},

@@ -142,6 +142,16 @@ func StartWith(opts Options) (*ControlPlane, error) {
 		env.ControlPlane.Etcd = &envtest.Etcd{DataDir: opts.DataDir}
 		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: opts.CertDir}
 	}
+	if opts.ControllerManager {
+		// envtest turns the ServiceAccount admission plugin off, because nothing would create the
+		// service accounts it requires. With kube-controller-manager they exist, and Pods get
+		// what they get in a real cluster: a service account and the projected kube-api-access
+		// volume, which Edged must serve.
+		if env.ControlPlane.APIServer == nil {
+			env.ControlPlane.APIServer = &envtest.APIServer{}
+		}
+		env.ControlPlane.APIServer.Configure().Set("disable-admission-plugins", "")
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		// envtest leaves the processes running when a later step (installing the CRDs) fails.
