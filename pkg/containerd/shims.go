@@ -18,6 +18,7 @@ package containerd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -29,6 +30,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // KillShims kills, with SIGKILL, every shim started for this containerd's socket and every
@@ -79,12 +83,39 @@ func (c *Containerd) RemoveState() error {
 // directory and removes the directory: for tests, which must leave the machine as they found
 // it.
 func (c *Containerd) Purge() error {
+	c.removeSandboxes()
 	errs := []error{c.Stop(), c.KillShims(), unmountUnder(c.cfg.Dir)}
 	if c.cfg.StateDir != filepath.Join(c.cfg.Dir, "state") {
 		errs = append(errs, unmountUnder(c.cfg.StateDir), os.RemoveAll(c.cfg.StateDir))
 	}
 	errs = append(errs, os.RemoveAll(c.cfg.Dir))
 	return errors.Join(errs...)
+}
+
+// removeSandboxes stops and removes every sandbox through CRI while containerd runs, so that CNI
+// releases the pods' network namespaces (in the machine-wide /var/run/netns) and IPs.
+func (c *Containerd) removeSandboxes() {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	conn, err := grpc.NewClient("unix://"+c.cfg.Socket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	list, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		return
+	}
+	for _, sb := range list.Items {
+		_, _ = rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id})
+		_, _ = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id})
+	}
 }
 
 type process struct {
