@@ -179,13 +179,19 @@ func (r *rig) dial(cert *tls.Certificate) (*edge, error) {
 // connect joins node with a valid certificate and sends a hello holding the given objects.
 func (r *rig) connect(node string, held ...wire.ObjectRef) *edge {
 	r.t.Helper()
+	return r.connectSpeaking(wire.ProtocolVersion, node, held...)
+}
+
+// connectSpeaking is connect for an edge that speaks protocol version v.
+func (r *rig) connectSpeaking(v int, node string, held ...wire.ObjectRef) *edge {
+	r.t.Helper()
 	r.nodes.Set(node, "uid-"+node)
 	cert := pkitest.NodeCertificate(r.t, r.ca, node, "uid-"+node, time.Hour)
 	e, err := r.dial(&cert)
 	if err != nil {
 		r.t.Fatalf("dialing as %s: %v", node, err)
 	}
-	e.send(&wire.Message{ID: "h", Type: wire.TypeHello, Hello: &wire.Hello{ProtocolVersion: wire.ProtocolVersion,
+	e.send(&wire.Message{ID: "h", Type: wire.TypeHello, Hello: &wire.Hello{ProtocolVersion: v,
 		Agent: wire.AgentInfo{Version: "v-test", OS: "linux", Arch: "amd64"}, Objects: held}})
 	return e
 }

@@ -319,3 +319,41 @@ func TestHoldsFollowsTheEdgesAcknowledgements(t *testing.T) {
 	e.ack(m)
 	waitFor(t, "the delete to be acknowledged", func() bool { _, held := r.hub.Holds("edge-1", a.Ref); return !held })
 }
+
+// pods is a Projection of kind Pod (protocol version 2) holding one Pod for every node.
+type pods struct{ obj Object }
+
+func (p pods) Kind() wire.Kind { return wire.KindPod }
+func (p pods) List(context.Context, string) ([]Object, error) {
+	return []Object{p.obj}, nil
+}
+func (p pods) Get(context.Context, string, wire.ObjectRef) (Object, bool, error) { return p.obj, true, nil }
+
+func TestAnOlderEdgeIsNeverSentKindsItDoesNotKnow(t *testing.T) {
+	pod, err := NewObject(wire.KindPod, "default", "web", map[string]any{"spec": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, func(c *Config) { c.Projections = append(c.Projections, pods{pod}) })
+	dev := r.store.set(t, "old-edge", "d", 1)
+	r.store.set(t, "new-edge", "d", 1)
+
+	old := r.connectSpeaking(wire.ProtocolVersion-1, "old-edge")
+	if got, want := old.syncUp(), []string{"welcome", "upsert d@" + dev.Ref.Version, "synced"}; !slices.Equal(got, want) {
+		t.Fatalf("a version %d edge got %v, want only the Device: %v", wire.ProtocolVersion-1, got, want)
+	}
+	// A change of the Pod is not sent either; the next thing the old edge sees is a Device.
+	r.hub.Changed(context.Background(), "old-edge", pod.Ref)
+	dev2 := r.store.set(t, "old-edge", "d", 2)
+	r.hub.Changed(context.Background(), "old-edge", dev2.Ref)
+	if m := old.recv(); describe(m) != "upsert d@"+dev2.Ref.Version {
+		t.Fatalf("after a Pod and a Device change, the old edge got %s", describe(m))
+	}
+
+	current := r.connect("new-edge")
+	got := current.syncUp()
+	slices.Sort(got[1:3])
+	if want := []string{"welcome", "upsert d@" + dev.Ref.Version, "upsert web@" + pod.Ref.Version, "synced"}; !slices.Equal(got, want) {
+		t.Fatalf("a current edge got %v, want %v", got, want)
+	}
+}

@@ -33,10 +33,11 @@ import (
 // session is one node's connection: the reader runs in the accepting goroutine, one writer
 // goroutine drains the send queue, and stop (once) ends both.
 type session struct {
-	hub  *Hub
-	node string
-	conn *websocket.Conn
-	log  logr.Logger
+	hub     *Hub
+	node    string
+	version int // the protocol version the edge speaks
+	conn    *websocket.Conn
+	log     logr.Logger
 
 	// projecting serializes "ask the projection, then queue": without it, two handlers (say a
 	// Device and a DeviceModel event) could read versions v1 and v2 and queue them in the
@@ -78,6 +79,7 @@ func (s *session) run(ctx context.Context) {
 		s.refuse(ReasonProtocolVersionRefused, msg)
 		return
 	}
+	s.version = hello.ProtocolVersion
 	for _, o := range hello.Objects {
 		s.held[o.Key()] = o
 	}
@@ -142,6 +144,9 @@ func (s *session) resync(ctx context.Context) error {
 	defer s.projecting.Unlock()
 	desired := map[string]Object{}
 	for _, p := range s.hub.kinds {
+		if wire.KindSince(p.Kind()) > s.version {
+			continue // an older edge would refuse the kind
+		}
 		objs, err := p.List(ctx, s.node)
 		if err != nil {
 			return fmt.Errorf("listing %s for node %s: %w", p.Kind(), s.node, err)
@@ -191,7 +196,7 @@ func (s *session) expected(key string) (version string, present bool) {
 // reconcile queues whatever brings the edge's copy of ref to what the projection says now.
 func (s *session) reconcile(ctx context.Context, ref wire.ObjectRef) {
 	p, ok := s.hub.kinds[ref.Kind]
-	if !ok {
+	if !ok || wire.KindSince(ref.Kind) > s.version {
 		return
 	}
 	s.projecting.Lock()

@@ -88,7 +88,7 @@ func TestGarbageFromTheCloudLeadsToARedial(t *testing.T) {
 		{name: "a binary frame of noise", messageType: websocket.BinaryMessage, frame: "\x00\xff\x10", protocolErr: true},
 		{name: "an unknown message type", messageType: websocket.TextMessage, frame: `{"id":"1","type":"launch"}`, protocolErr: true},
 		{name: "an upsert of an unknown kind", messageType: websocket.TextMessage,
-			frame: `{"id":"1","type":"upsert","object":{"kind":"Pod","name":"p","version":"v"},"body":{}}`, protocolErr: true},
+			frame: `{"id":"1","type":"upsert","object":{"kind":"Gadget","name":"p","version":"v"},"body":{}}`, protocolErr: true},
 		{name: "an upsert with an unknown field", messageType: websocket.TextMessage,
 			frame: `{"id":"1","type":"upsert","object":{"kind":"Device","name":"d","version":"v"},"body":{},"x":1}`, protocolErr: true},
 		{name: "a second welcome", messageType: websocket.TextMessage,

@@ -43,7 +43,20 @@ import (
 
 // ProtocolVersion is the version this build speaks. A cloud accepts this version and the one
 // before it (see Accepts); an edge speaks exactly this one.
-const ProtocolVersion = 1
+//
+// Version 2 added the workload kinds (Pod, ConfigMap, Secret, ServiceAccountToken) and the
+// PodStatus and NodeStatus reports; a cloud sends those kinds only to edges that speak 2
+// (KindSince).
+const ProtocolVersion = 2
+
+// KindSince is the protocol version that introduced each kind; a cloud never sends a kind to an
+// edge that speaks an older version.
+func KindSince(k Kind) int {
+	if k == KindDevice {
+		return 1
+	}
+	return 2
+}
 
 // Accepts reports whether a cloud of this build accepts an edge that speaks version v: the
 // current version and the previous one, so edges can be upgraded after the cloud.
