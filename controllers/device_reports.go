@@ -55,6 +55,9 @@ type ReportsOptions struct {
 	// QPS and Burst bound the status writes of all devices together; defaults 100 and 100.
 	QPS   float64
 	Burst int
+	// Limiter, when set, is the budget instead of QPS and Burst: cloudcore shares one between
+	// Device, Node, Lease and Pod status writes.
+	Limiter *rate.Limiter
 	// Workers write in parallel; default 16. A write waits for the API server, so the budget can
 	// only be spent if Workers ≥ QPS × the API server's latency: 4 workers held a 100/s budget
 	// to 47 writes/s under load (see docs/benchmarks.md).
@@ -129,9 +132,12 @@ func NewDeviceReports(c client.Client, opts ReportsOptions) *DeviceReports {
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
+	if opts.Limiter == nil {
+		opts.Limiter = rate.NewLimiter(rate.Limit(opts.QPS), opts.Burst)
+	}
 	return &DeviceReports{
 		client: c, interval: opts.Interval, workers: opts.Workers, log: opts.Log,
-		limiter:   rate.NewLimiter(rate.Limit(opts.QPS), opts.Burst),
+		limiter:   opts.Limiter,
 		metrics:   newReportMetrics(opts.Registerer, opts.QPS),
 		queue:     workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[reportKey]{Name: "device_reports"}),
 		pending:   map[reportKey]*pendingReports{},

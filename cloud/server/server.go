@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -38,13 +39,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/autonomy"
 	"github.com/edgetwin/edgetwin/cloud/hub"
 	"github.com/edgetwin/edgetwin/cloud/join"
+	"github.com/edgetwin/edgetwin/cloud/nodes"
 	"github.com/edgetwin/edgetwin/cloud/nodestatus"
 	"github.com/edgetwin/edgetwin/cloud/pki"
 	"github.com/edgetwin/edgetwin/cloud/projection"
 	"github.com/edgetwin/edgetwin/cloud/renew"
 	"github.com/edgetwin/edgetwin/cloud/reports"
+	"github.com/edgetwin/edgetwin/cloud/statuswrite"
+	"github.com/edgetwin/edgetwin/cloud/workloads"
 	"github.com/edgetwin/edgetwin/controllers"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
@@ -64,8 +69,16 @@ type Options struct {
 	CertificateValidity time.Duration
 	// PingInterval and PongWait tune keepalive (see hub.Config).
 	PingInterval, PongWait time.Duration
-	// StatusWrites is the budget of the device status writes that apply the edge's reports.
+	// StatusWrites is the budget of every status write cloudcore makes for the edge: Device,
+	// Node, Lease and Pod status share its QPS and Burst.
 	StatusWrites controllers.ReportsOptions
+	// Workloads runs Pods on edge nodes: Node objects, Pod/ConfigMap/Secret/token projection,
+	// Pod status. Off, cloudcore neither caches Pods, ConfigMaps and Secrets nor writes Nodes.
+	Workloads bool
+	// Nodes tunes the Node objects' Leases (see nodes.Options); its Limiter and QPS are set here.
+	Nodes nodes.Options
+	// EdgeAutonomy installs the admission policy that keeps an outage from evicting edge Pods.
+	EdgeAutonomy bool
 }
 
 // Endpoint is the assembled endpoint.
@@ -131,6 +144,11 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 	router := reports.NewRouter(log.WithName("reports"), metrics.Registry, func(node string, seq uint64) { h.Applied(node, seq) })
 	writes := opts.StatusWrites
 	writes.Registerer, writes.Log = metrics.Registry, ctrl.Log.WithName("device-reports")
+	if writes.QPS <= 0 {
+		writes.QPS, writes.Burst = controllers.DefaultStatusQPS, controllers.DefaultStatusBurst
+	}
+	// One budget for every status write made on the edge's behalf.
+	writes.Limiter = rate.NewLimiter(rate.Limit(writes.QPS), writes.Burst)
 	deviceReports := controllers.NewDeviceReports(mgr.GetClient(), writes)
 	router.Handle(wire.ReportKindDeviceTwin, deviceReports)
 	router.Handle(wire.ReportKindDeviceState, deviceReports)
@@ -138,8 +156,16 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 		return nil, err
 	}
 	devices := &projection.Devices{Reader: mgr.GetClient()}
+	projections := []hub.Projection{devices}
+	var work *workloads.Projections
+	if opts.Workloads {
+		if work, err = setupWorkloads(ctx, mgr, opts, writes.Limiter, tracker, router); err != nil {
+			return nil, err
+		}
+		projections = append(projections, work.Pods, work.ConfigMaps, work.Secrets, work.Tokens)
+	}
 	h, err = hub.New(hub.Config{
-		Projections:  []hub.Projection{devices},
+		Projections:  projections,
 		Identify:     pki.NodeIdentity,
 		Authorizer:   &edgeNodes{reader: mgr.GetClient()},
 		Status:       tracker,
@@ -153,6 +179,14 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 	}
 	if err := devices.WatchDevices(ctx, mgr.GetCache(), h); err != nil {
 		return nil, err
+	}
+	if work != nil {
+		if err := work.Watch(ctx, mgr.GetCache(), h, 10*time.Second); err != nil {
+			return nil, err
+		}
+		if err := (&workloads.Terminator{Client: mgr.GetClient(), Hub: h}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up Pod termination: %w", err)
+		}
 	}
 
 	mux := http.NewServeMux()
@@ -178,6 +212,50 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 		return nil, err
 	}
 	return e, nil
+}
+
+// setupWorkloads wires what running Pods on edge nodes takes on the cloud side: the Node
+// objects with their Leases, the Pod status writer, the projections' indexes and, if asked, the
+// autonomy policy. All of their writes share limiter.
+func setupWorkloads(ctx context.Context, mgr manager.Manager, opts Options, limiter *rate.Limiter,
+	tracker *nodestatus.Tracker, router *reports.Router) (*workloads.Projections, error) {
+	nodeOpts := opts.Nodes
+	nodeOpts.Limiter, nodeOpts.QPS = limiter, float64(limiter.Limit())
+	nodeOpts.Registerer, nodeOpts.Log = metrics.Registry, ctrl.Log.WithName("edge-nodes")
+	presence := nodes.New(mgr.GetClient(), tracker, nodeOpts)
+	if err := presence.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	router.Handle(wire.ReportKindNodeStatus, presence)
+
+	podStatus := workloads.NewPodStatuses(mgr.GetClient(), statuswrite.Options{Limiter: limiter, Interval: time.Second,
+		Workers: 8, Registerer: metrics.Registry, Log: ctrl.Log.WithName("pod-status")})
+	if err := mgr.Add(podStatus.Writer()); err != nil {
+		return nil, err
+	}
+	router.Handle(wire.ReportKindPodStatus, podStatus)
+
+	if err := workloads.Index(ctx, mgr.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
+	if opts.EdgeAutonomy {
+		log := ctrl.Log.WithName("edge-autonomy")
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			if err := autonomy.Ensure(ctx, mgr.GetClient(), nodes.TaintKey); err != nil {
+				// Not fatal: devices and Pods still work; only the outage guarantee is missing.
+				log.Error(err, "The edge autonomy policy is not installed: a link outage longer than the Pods' "+
+					"toleration (300 s by default) gets edge Pods evicted. It needs MutatingAdmissionPolicy "+
+					"(Kubernetes 1.36 or later) and RBAC to create it; or give edge Pods unreachable and not-ready "+
+					"NoExecute tolerations without tolerationSeconds yourself")
+				return nil
+			}
+			log.Info("Edge autonomy policy installed", "policy", autonomy.PolicyName)
+			return nil
+		})); err != nil {
+			return nil, err
+		}
+	}
+	return workloads.NewProjections(mgr.GetClient()), nil
 }
 
 // serve runs the TLS server until ctx ends, then closes the listener and every session.

@@ -30,17 +30,21 @@ import (
 	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/nodes"
 	"github.com/edgetwin/edgetwin/cloud/server"
 	"github.com/edgetwin/edgetwin/controllers"
 )
@@ -118,9 +122,18 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 	fs.DurationVar(&o.hub.StatusWrites.Interval, "device-status-interval", controllers.DefaultStatusInterval,
 		"The least time between two status writes of one device: its reports in between are coalesced, the newest value wins.")
 	fs.Float64Var(&o.hub.StatusWrites.QPS, "status-write-qps", controllers.DefaultStatusQPS,
-		"The budget of device status writes per second, all devices together.")
+		"The budget of status writes per second made for edge nodes, all together: Device, Node and Pod status and node Leases.")
 	fs.IntVar(&o.hub.StatusWrites.Burst, "status-write-burst", controllers.DefaultStatusBurst,
-		"How many device status writes may go at once above --status-write-qps.")
+		"How many status writes may go at once above --status-write-qps.")
+	fs.BoolVar(&o.hub.Workloads, "edge-workloads", true,
+		"Run Pods on edge nodes: keep a Node per EdgeNode and send each node its Pods, ConfigMaps, Secrets and tokens. "+
+			"Off, cloudcore caches no Pods, ConfigMaps or Secrets.")
+	fs.BoolVar(&o.hub.EdgeAutonomy, "edge-autonomy", true,
+		"Install the MutatingAdmissionPolicy that keeps a link outage from evicting Pods that tolerate the edge taint.")
+	fs.DurationVar(&o.hub.Nodes.LeaseInterval, "node-lease-interval", nodes.DefaultLeaseInterval,
+		"How often a connected edge node's Lease is renewed; stretched when the fleet would otherwise take more than half of --status-write-qps.")
+	fs.DurationVar(&o.hub.Nodes.GracePeriod, "node-monitor-grace-period", nodes.DefaultGracePeriod,
+		"kube-controller-manager's --node-monitor-grace-period, so cloudcore can warn when Lease renewals must come slower than it.")
 	fs.DurationVar(&o.cleanupTimeout, "device-cleanup-timeout", controllers.DefaultEdgeCleanupTimeout,
 		"How long a deleted device waits for its connected edge node to confirm removing it; an offline node never holds deletion.")
 	zapOpts := &zap.Options{}
@@ -136,6 +149,8 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 		return nil, nil, errors.New("--device-status-interval must be positive")
 	case o.hub.StatusWrites.QPS <= 0 || o.hub.StatusWrites.Burst <= 0:
 		return nil, nil, errors.New("--status-write-qps and --status-write-burst must be positive")
+	case o.hub.Nodes.LeaseInterval <= 0 || o.hub.Nodes.GracePeriod <= 0:
+		return nil, nil, errors.New("--node-lease-interval and --node-monitor-grace-period must be positive")
 	case o.cleanupTimeout < 0:
 		return nil, nil, errors.New("--device-cleanup-timeout must not be negative")
 	}
@@ -203,6 +218,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "cloudcore.edgetwin.dev",
 		LeaderElectionNamespace: o.leaderElectionNS,
+		// Node Leases live in one namespace; cloudcore need not watch anyone else's.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{nodes.LeaseNamespace: {}}},
+		}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

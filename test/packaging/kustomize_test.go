@@ -63,8 +63,20 @@ func TestKustomizeInstallIsAccepted(t *testing.T) {
 		{[]string{"create", "secrets", "-n", "edgetwin-system"}, true},
 		{[]string{"update", "leases.coordination.k8s.io", "-n", "edgetwin-system"}, true},
 		{[]string{"create", "tokenreviews.authentication.k8s.io"}, true},
-		// The CA and token Secrets are the only Secrets it may touch: none elsewhere.
-		{[]string{"get", "secrets", "-n", "default"}, false},
+		// It reads Secrets anywhere, to send those an edge node's Pods use to that node (a
+		// kubelet's job), but writes only its own CA and token Secrets.
+		{[]string{"get", "secrets", "-n", "default"}, true},
+		{[]string{"create", "secrets", "-n", "default"}, false},
+		{[]string{"update", "secrets", "-n", "default"}, false},
+		{[]string{"delete", "secrets", "-n", "default"}, false},
+		// Edge nodes' Nodes, their status and Leases, Pod status, and Pods it finishes deleting.
+		{[]string{"create", "nodes"}, true},
+		{[]string{"patch", "nodes", "--subresource=status"}, true},
+		{[]string{"update", "leases.coordination.k8s.io", "-n", "kube-node-lease"}, true},
+		{[]string{"patch", "pods", "--subresource=status", "-n", "default"}, true},
+		{[]string{"delete", "pods", "-n", "default"}, true},
+		{[]string{"create", "pods", "-n", "default"}, false},
+		{[]string{"delete", "nodes"}, false},
 		{[]string{"delete", "edgenodes.edgetwin.dev"}, false},
 	} {
 		if got := canI(t, sa, tt.want, tt.args...); got != tt.want {
