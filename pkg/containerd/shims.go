@@ -72,11 +72,15 @@ func KillShims(socket string) error {
 // RemoveState does what a reboot does to containerd's state directory: it unmounts whatever
 // is mounted under it (the containers' root file systems) and removes it. containerd must be
 // stopped and its shims killed first.
-func (c *Containerd) RemoveState() error {
-	if err := unmountUnder(c.cfg.StateDir); err != nil {
+func (c *Containerd) RemoveState() error { return RemoveState(c.cfg.StateDir) }
+
+// RemoveState unmounts whatever is mounted under stateDir and removes it; see
+// (*Containerd).RemoveState. For a containerd someone else started (edgecore's).
+func RemoveState(stateDir string) error {
+	if err := unmountUnder(stateDir); err != nil {
 		return err
 	}
-	return os.RemoveAll(c.cfg.StateDir)
+	return os.RemoveAll(stateDir)
 }
 
 // Purge stops containerd, kills its shims and containers, unmounts everything under its

@@ -32,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgetwin/edgetwin/pkg/controlplane"
 	"github.com/edgetwin/edgetwin/pkg/sim"
 	"github.com/edgetwin/edgetwin/test/harness"
 )
@@ -42,7 +43,9 @@ func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
 
 func runSuite(m *testing.M) int {
 	var err error
-	if cl, err = harness.Setup("cloudcore", "edgecore", "edgetwin", "edgetwin-sim"); err != nil {
+	// The scheduler and controller-manager too: the workloads story runs Deployments.
+	if cl, err = harness.SetupWith(controlplane.Options{Scheduler: true, ControllerManager: true},
+		"cloudcore", "edgecore", "edgetwin", "edgetwin-sim"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

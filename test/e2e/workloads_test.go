@@ -1,0 +1,403 @@
+//go:build e2e
+
+/*
+Copyright 2026 The edgetwin Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	criclient "k8s.io/cri-client/pkg"
+
+	"github.com/edgetwin/edgetwin/pkg/containerd"
+	"github.com/edgetwin/edgetwin/pkg/containerd/containerdtest"
+	"github.com/edgetwin/edgetwin/test/harness"
+)
+
+const podNode = "edge-pods" // the node that runs Pods in this story
+
+// podSite is an edge node with Edged backed by its own containerd, and the cloud it talks to.
+type podSite struct {
+	root    *testing.T
+	t       *testing.T
+	cloud   *harness.Cloudcore
+	hubPort int
+	edge    *harness.Proc
+	dataDir string
+	metrics string
+	runtime string // containerd's directory
+	images  string // where hack/build-test-images.sh put the tarballs
+	rs      internalapi.RuntimeService
+}
+
+func (s *podSite) startEdge() {
+	s.edge = cl.Start(s.root, "edgecore", "run", "--data-dir", s.dataDir, "--metrics-bind-address", s.metrics)
+}
+
+func (s *podSite) kubectl(args ...string) string {
+	s.t.Helper()
+	out, err := cl.KubectlErr(s.t, args...)
+	if err != nil {
+		s.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (s *podSite) get(kind, name, path string) string {
+	out, err := cl.KubectlErr(s.t, "get", kind, name, "-n", "default", "-o", "jsonpath="+path)
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
+// apply applies a manifest given as text.
+func (s *podSite) apply(manifest string) {
+	s.t.Helper()
+	// Not under t.TempDir(): kubectl splits -f at commas, and step names have them.
+	f, err := os.CreateTemp("", "manifest-*.yaml")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer func() { _ = os.Remove(f.Name()) }()
+	if _, err := f.WriteString(manifest); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.kubectl("apply", "-f", f.Name())
+}
+
+// podRow is the row of 'kubectl get pods -o wide' for the pod whose name starts with prefix.
+func (s *podSite) podRow(prefix string) []string {
+	out, err := cl.KubectlErr(s.t, "get", "pods", "-n", "default", "-o", "wide")
+	if err != nil {
+		return nil
+	}
+	for line := range strings.SplitSeq(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			return f
+		}
+	}
+	return nil
+}
+
+// runtimeService is a CRI client to the edge's containerd, to see sandboxes as the edge does;
+// nil while containerd does not answer (edgecore restarting).
+func (s *podSite) runtimeService() internalapi.RuntimeService {
+	if s.rs != nil {
+		return s.rs // gRPC reconnects by itself across containerd restarts
+	}
+	rs, err := criclient.NewRemoteRuntimeServiceBuilder().WithEndpoint("unix://" + filepath.Join(s.runtime, "containerd.sock")).
+		WithConnectionTimeout(10 * time.Second).Build(context.Background())
+	if err != nil {
+		return nil
+	}
+	s.rs = rs
+	return rs
+}
+
+// readySandboxes lists the IDs of the READY sandboxes of the pod with uid.
+func (s *podSite) readySandboxes(uid string) []string {
+	rs := s.runtimeService()
+	if rs == nil {
+		return nil
+	}
+	boxes, err := rs.ListPodSandbox(context.Background(), &runtimeapi.PodSandboxFilter{
+		State:         &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
+		LabelSelector: map[string]string{"io.kubernetes.pod.uid": uid},
+	})
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, b := range boxes {
+		ids = append(ids, b.Id)
+	}
+	return ids
+}
+
+// logOf reads a container's log at the edge (Edged writes CRI logs; kubectl logs needs a
+// kubelet endpoint edgetwin does not serve yet).
+func (s *podSite) logOf(uid, name, container string, restart int) string {
+	raw, _ := os.ReadFile(filepath.Join(s.dataDir, "edged", "logs", "pods",
+		fmt.Sprintf("default_%s_%s", name, uid), container, strconv.Itoa(restart)+".log"))
+	return string(raw)
+}
+
+// TestWorkloadsEndToEnd is running Pods on an edge node as a user sees it.
+func TestWorkloadsEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("containerd"); err != nil {
+		t.Fatal("containerd is not installed: make test-e2e installs containerd, runc and containernetworking-plugins (apt-get)")
+	}
+	images := containerdtest.Images(t) // hack/build-test-images.sh, cached
+	dumpWorkloadsOnFailure(t)
+	s := &podSite{root: t, t: t, hubPort: harness.FreePort(t), dataDir: t.TempDir(), metrics: harness.LoopbackAddr(t), images: images}
+	s.runtime = filepath.Join(s.dataDir, "containerd")
+	cleanUpRuntime(t, s.runtime)
+	s.cloud = cl.StartCloudcore(t, s.hubPort)
+
+	s.apply("apiVersion: edgetwin.dev/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: " + podNode + "\nspec: {}\n")
+	tokenOut, code := cl.Run(t, "edgetwin", "token", "create", podNode, "--kubeconfig", cl.Kubeconfig,
+		"--namespace", harness.SystemNamespace, "--server", s.cloud.ServerURL())
+	if code != 0 {
+		t.Fatalf("edgetwin token create exited %d:\n%s", code, tokenOut)
+	}
+	if out, code := cl.Run(t, "edgecore", "join", "--server", s.cloud.ServerURL(), "--token", tokenFrom(t, tokenOut),
+		"--name", podNode, "--data-dir", s.dataDir); code != 0 {
+		t.Fatalf("edgecore join exited %d:\n%s", code, out)
+	}
+	// Edged with edgecore's own containerd, on a bridge and subnet of this test's own.
+	f, err := os.OpenFile(filepath.Join(s.dataDir, "edgecore.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fmt.Fprintf(f, "edged:\n  containerd:\n    dir: %s\n    bridge: e2epods0\n    podSubnet: 10.231.0.0/24\n    images: [%s, %s]\n",
+		s.runtime, filepath.Join(images, "pause.tar"), filepath.Join(images, "workload.tar"))
+	if cerr := f.Close(); err != nil || cerr != nil {
+		t.Fatal(err)
+	}
+	s.startEdge()
+
+	step2(t, s, "the edge node is a Ready Node with the edge role", func(t *testing.T) {
+		harness.WaitFor(t, "kubectl get nodes to show "+podNode+" Ready", func() bool {
+			out, err := cl.KubectlErr(t, "get", "nodes")
+			if err != nil {
+				return false
+			}
+			for line := range strings.SplitSeq(out, "\n") {
+				if f := strings.Fields(line); len(f) >= 3 && f[0] == podNode && f[1] == "Ready" && f[2] == "edge" {
+					return true
+				}
+			}
+			return false
+		})
+		if pods := s.get("node", podNode, "{.status.allocatable.pods}"); pods != "110" {
+			t.Fatalf("allocatable pods = %q, want the 110 Edged reports", pods)
+		}
+		t.Logf("kubectl get nodes -o wide:\n%s", s.kubectl("get", "nodes", "-o", "wide"))
+	})
+
+	step2(t, s, "a Deployment pinned to the edge node runs there", func(t *testing.T) {
+		s.apply(deployment("hello", "--read=/var/run/secrets/kubernetes.io/serviceaccount/namespace"))
+		var row []string
+		harness.WaitFor(t, "kubectl get pods -o wide to show the pod Running on "+podNode, func() bool {
+			row = s.podRow("hello-")
+			return len(row) >= 7 && row[2] == "Running" && row[6] == podNode
+		})
+		pod := row[0]
+		uid := s.get("pod", pod, "{.metadata.uid}")
+		harness.WaitFor(t, "the workload's log at the edge", func() bool {
+			return strings.Contains(s.logOf(uid, pod, "app", 0), `"workload: `) ||
+				strings.Contains(s.logOf(uid, pod, "app", 0), "workload: ")
+		})
+		log := s.logOf(uid, pod, "app", 0)
+		// The kube-api-access volume works: the namespace file is there.
+		if !strings.Contains(log, `"/var/run/secrets/kubernetes.io/serviceaccount/namespace":"default"`) {
+			t.Fatalf("the workload's log lacks the service account namespace file:\n%s", log)
+		}
+		if ip := s.get("pod", pod, "{.status.podIP}"); !strings.HasPrefix(ip, "10.231.0.") {
+			t.Fatalf("pod IP %q, want one from the node's bridge subnet", ip)
+		}
+		if secs := s.get("pod", pod, `{.spec.tolerations[?(@.key=="node.kubernetes.io/unreachable")].tolerationSeconds}`); secs != "" {
+			t.Fatalf("the edge pod tolerates unreachable for %s s; the autonomy policy should have made it forever", secs)
+		}
+		t.Logf("kubectl get pods -o wide:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+		t.Logf("the workload's log at the edge:\n%s", log)
+	})
+
+	step2(t, s, "a container that exits non-zero restarts with back-off", func(t *testing.T) {
+		s.apply(deployment("crasher", "--exit=3", "--sleep=1s"))
+		harness.WaitFor(t, "the crasher to restart twice and be in CrashLoopBackOff", func() bool {
+			row := s.podRow("crasher-")
+			if len(row) < 4 {
+				return false
+			}
+			restarts, _ := strconv.Atoi(row[3])
+			return restarts >= 2 && row[2] == "CrashLoopBackOff"
+		})
+		pod := s.podRow("crasher-")[0]
+		if code := s.get("pod", pod, "{.status.containerStatuses[0].lastState.terminated.exitCode}"); code != "3" {
+			t.Fatalf("lastState exit code %q, want 3", code)
+		}
+		t.Logf("kubectl get pods -o wide:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+		s.kubectl("delete", "deployment", "crasher", "-n", "default")
+	})
+
+	step2(t, s, "deleting the Deployment stops its container", func(t *testing.T) {
+		pod := s.podRow("hello-")[0]
+		uid := s.get("pod", pod, "{.metadata.uid}")
+		if len(s.readySandboxes(uid)) != 1 {
+			t.Fatalf("pod %s has sandboxes %v before the delete, want one", pod, s.readySandboxes(uid))
+		}
+		s.kubectl("delete", "deployment", "hello", "-n", "default")
+		harness.WaitFor(t, "the pod to be gone from the API", func() bool {
+			_, err := cl.KubectlErr(t, "get", "pod", pod, "-n", "default")
+			return err != nil
+		})
+		harness.WaitFor(t, "the pod's sandbox and containers to be gone at the edge", func() bool {
+			return len(s.readySandboxes(uid)) == 0 && s.runningContainers(uid) == 0
+		})
+	})
+
+	step2(t, s, "after a reboot with the cloud unreachable, the pod runs again from the edge's store", func(t *testing.T) {
+		s.apply(deployment("survivor"))
+		var pod, uid string
+		harness.WaitFor(t, "the survivor to run", func() bool {
+			row := s.podRow("survivor-")
+			if len(row) >= 3 && row[2] == "Running" {
+				pod, uid = row[0], s.get("pod", row[0], "{.metadata.uid}")
+				return len(s.readySandboxes(uid)) == 1
+			}
+			return false
+		})
+		before := s.readySandboxes(uid)[0]
+
+		s.cloud.Stop(t)
+		// The reboot: edgecore (and the containerd it runs) stops, every shim and container
+		// dies, containerd's state directory is lost.
+		s.edge.Stop(t)
+		if err := containerd.KillShims(filepath.Join(s.runtime, "containerd.sock")); err != nil {
+			t.Fatal(err)
+		}
+		if err := containerd.RemoveState(filepath.Join(s.runtime, "state")); err != nil {
+			t.Fatal(err)
+		}
+		s.startEdge() // the cloud is still down
+		harness.WaitFor(t, "a new sandbox running the pod, with no cloud", func() bool {
+			ids := s.readySandboxes(uid)
+			return len(ids) == 1 && ids[0] != before && s.runningContainers(uid) == 1
+		})
+		if harness.Metric(s.metrics, "edgetwin_edgehub_connected") != 0 {
+			t.Fatal("edgecore says it is connected while cloudcore is down")
+		}
+
+		s.cloud = cl.StartCloudcore(s.root, s.hubPort)
+		harness.WaitFor(t, "the same pod to be Running again in the API", func() bool {
+			return s.get("pod", pod, "{.metadata.uid}") == uid && s.get("pod", pod, "{.status.phase}") == "Running" &&
+				s.get("pod", pod, "{.status.containerStatuses[0].restartCount}") != "0"
+		})
+		t.Logf("kubectl get pods -o wide after the reboot:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+	})
+}
+
+// runningContainers counts the running containers (not sandboxes) of the pod with uid.
+func (s *podSite) runningContainers(uid string) int {
+	rs := s.runtimeService()
+	if rs == nil {
+		return -1
+	}
+	cs, err := rs.ListContainers(context.Background(), &runtimeapi.ContainerFilter{
+		State:         &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
+		LabelSelector: map[string]string{"io.kubernetes.pod.uid": uid},
+	})
+	if err != nil {
+		return -1
+	}
+	return len(cs)
+}
+
+// deployment is a one-replica Deployment of the workload image pinned to the edge node.
+func deployment(name string, args ...string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = strconv.Quote(a)
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+  namespace: default
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: %[1]s}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+    spec:
+      nodeSelector:
+        kubernetes.io/hostname: %[2]s
+      tolerations:
+      - key: node-role.kubernetes.io/edge
+        operator: Exists
+        effect: NoSchedule
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: app
+        image: edgetwin.dev/workload:1
+        imagePullPolicy: IfNotPresent
+        args: [%[3]s]
+`, name, podNode, strings.Join(quoted, ", "))
+}
+
+// step2 is step for a podSite.
+func step2(t *testing.T, s *podSite, name string, f func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, func(t *testing.T) { s.t = t; f(t) }) {
+		t.FailNow()
+	}
+	s.t = t
+}
+
+// cleanUpRuntime leaves the machine as the test found it: the shims and containers of the
+// edge's containerd killed, its mounts undone, the network namespaces its pods made removed.
+func cleanUpRuntime(t *testing.T, dir string) {
+	netnsBefore := netnsList()
+	t.Cleanup(func() {
+		_ = containerd.KillShims(filepath.Join(dir, "containerd.sock"))
+		if err := containerd.RemoveState(dir); err != nil {
+			t.Logf("cleaning up %s: %v", dir, err)
+		}
+		for ns := range netnsList() {
+			if !netnsBefore[ns] {
+				_ = exec.Command("ip", "netns", "delete", ns).Run()
+			}
+		}
+		_ = exec.Command("ip", "link", "delete", "e2epods0").Run()
+	})
+}
+
+func netnsList() map[string]bool {
+	out := map[string]bool{}
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		out[e.Name()] = true
+	}
+	return out
+}
+
+func dumpWorkloadsOnFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		out, _ := cl.KubectlErr(t, "get", "nodes,pods,deployments,edgenodes", "-A", "-o", "yaml")
+		t.Logf("kubectl get nodes,pods,deployments,edgenodes -A -o yaml:\n%s", out)
+	})
+}
