@@ -30,7 +30,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
 
@@ -38,13 +37,13 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	"github.com/edgetwin/edgetwin/edge/agent"
-	"github.com/edgetwin/edgetwin/edge/config"
-	"github.com/edgetwin/edgetwin/edge/join"
 )
 
 const usage = `usage:
   edgecore join --server https://HOST:PORT --token TOKEN --name NODE --data-dir DIR [--ca-file FILE] [--force]
                 [--broker-mode internal|external] [--broker-address HOST:PORT]
+                [--containerd [--containerd-dir DIR] [--pod-subnet CIDR] [--bridge NAME] [--image TARBALL ...]
+                 | --runtime-endpoint unix:///PATH] [--max-pods N]
                 [--install-systemd [--systemd-dir /etc/systemd/system]]
   edgecore run --data-dir DIR [--metrics-bind-address 127.0.0.1:10351] [--certificate-renew-before DURATION]
   edgecore --version
@@ -96,95 +95,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	return nil
-}
-
-func joinCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("edgecore join", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := fs.String("server", "", "CloudHub's address, https://HOST:PORT.")
-	token := fs.String("token", "", "The join token from 'edgetwin token create NODE'.")
-	name := fs.String("name", "", "This node's name; the token must be bound to it.")
-	dataDir := fs.String("data-dir", "/var/lib/edgecore", "Where the config, credentials and local store go.")
-	caFile := fs.String("ca-file", "", "Trust CloudHub through this CA file (it must still match the token's pin).")
-	force := fs.Bool("force", false, "Join again even if the data directory holds a config (keeps the local store).")
-	brokerMode := fs.String("broker-mode", config.BrokerInternal,
-		"MQTT broker for mappers: \"internal\" (runs inside edgecore) or \"external\" (for example mosquitto).")
-	brokerAddr := fs.String("broker-address", config.DefaultBrokerAddress,
-		"Where the internal broker listens, or the external broker to dial (host:port).")
-	installSystemd := fs.Bool("install-systemd", false,
-		"Also write a systemd unit that runs 'edgecore run' for this node at boot (this binary, this data directory).")
-	systemdDir := fs.String("systemd-dir", join.DefaultSystemdDir, "Where --install-systemd writes "+join.SystemdUnitName+".")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	for flagName, v := range map[string]string{"--server": *server, "--token": *token, "--name": *name} {
-		if v == "" {
-			return fmt.Errorf("%w: %s is required", errUsage, flagName)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(*dataDir, config.FileName)); err == nil && !*force {
-		return fmt.Errorf("%w: %s already holds a joined node; use --force to join again", errUsage, *dataDir)
-	}
-	cfg := config.New(*server, *name)
-	cfg.Broker.Mode, cfg.Broker.Address = *brokerMode, *brokerAddr
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	var opts []join.Option
-	if *caFile != "" {
-		opts = append(opts, join.WithCAFile(*caFile))
-	}
-	res, err := join.Join(ctx, *server, *token, *name, opts...)
-	if err != nil {
-		return err
-	}
-	// The key first and the config last: a config only exists once everything it names does.
-	files := []struct {
-		path string
-		data []byte
-		perm os.FileMode
-	}{
-		{config.Path(*dataDir, cfg.KeyFile), res.KeyPEM, 0o600},
-		{config.Path(*dataDir, cfg.CertFile), res.CertificatePEM, 0o644},
-		{config.Path(*dataDir, cfg.CAFile), res.CAPEM, 0o644},
-	}
-	for _, f := range files {
-		if err := config.WriteFileAtomic(f.path, f.data, f.perm); err != nil {
-			return fmt.Errorf("writing %s: %w", f.path, err)
-		}
-	}
-	if err := cfg.Save(*dataDir); err != nil {
-		return err
-	}
-	validUntil := res.NotAfter.UTC().Format("2006-01-02 15:04 MST")
-	if !*installSystemd {
-		_, _ = fmt.Fprintf(stdout, "node %s joined (certificate valid until %s); start it with:\n  edgecore run --data-dir %s\n",
-			res.NodeName, validUntil, *dataDir)
-		return nil
-	}
-	unit, err := installUnit(*systemdDir, *dataDir)
-	if err != nil {
-		return fmt.Errorf("node %s joined, but writing its systemd unit failed (run 'edgecore run --data-dir %s' by hand): %w",
-			res.NodeName, *dataDir, err)
-	}
-	_, _ = fmt.Fprintf(stdout, "node %s joined (certificate valid until %s); wrote %s, start it with:\n"+
-		"  systemctl daemon-reload && systemctl enable --now edgecore\n", res.NodeName, validUntil, unit)
-	return nil
-}
-
-// installUnit writes the systemd unit for this very binary and dataDir, both made absolute.
-func installUnit(systemdDir, dataDir string) (string, error) {
-	binary, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	if binary, err = filepath.EvalSymlinks(binary); err != nil {
-		return "", err
-	}
-	if dataDir, err = filepath.Abs(dataDir); err != nil {
-		return "", err
-	}
-	return join.WriteSystemdUnit(systemdDir, binary, dataDir)
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer, ready func(net.Addr)) error {
