@@ -15,7 +15,9 @@ limitations under the License.
 */
 
 // Package samples embeds the sample manifests the README uses, so that 'edgetwin dev' applies
-// exactly them wherever it runs.
+// exactly them wherever it runs: the edgetwin.dev objects (Objects, the files here, which are
+// also the CRDs' examples in the operator bundle) and the workloads for edge nodes that run pods
+// (Workloads, the files in workloads/).
 package samples
 
 import (
@@ -28,12 +30,18 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-//go:embed *.yaml
+//go:embed *.yaml workloads/*.yaml
 var manifests embed.FS
 
-// Objects returns every sample object, in file-name order.
-func Objects() ([]*unstructured.Unstructured, error) {
-	names, err := fs.Glob(manifests, "*.yaml")
+// Objects returns every sample edgetwin.dev object, in file-name order.
+func Objects() ([]*unstructured.Unstructured, error) { return objects("*.yaml") }
+
+// Workloads returns the sample workloads (a Deployment pinned to edge-1), in file-name order.
+// They only run on an edge node with Edged.
+func Workloads() ([]*unstructured.Unstructured, error) { return objects("workloads/*.yaml") }
+
+func objects(pattern string) ([]*unstructured.Unstructured, error) {
+	names, err := fs.Glob(manifests, pattern)
 	if err != nil {
 		return nil, err
 	}
