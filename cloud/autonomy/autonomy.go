@@ -117,7 +117,8 @@ func Policy(edgeTaint string) (*admissionregistrationv1.MutatingAdmissionPolicy,
 	return policy, binding
 }
 
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=get;create;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies,verbs=get;create;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicybindings,verbs=get;create;patch
 
 // Ensure installs (or updates) the policy and its binding, by server-side apply.
 func Ensure(ctx context.Context, c client.Client, edgeTaint string) error {

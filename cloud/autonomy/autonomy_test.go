@@ -54,7 +54,7 @@ const edgeTaint = "node-role.kubernetes.io/edge"
 
 // describe renders tolerations as key:effect:seconds, sorted.
 func describe(ts []corev1.Toleration) []string {
-	var out []string
+	out := make([]string, 0, len(ts))
 	for _, t := range ts {
 		secs := "forever"
 		if t.TolerationSeconds != nil {

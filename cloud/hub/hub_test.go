@@ -327,7 +327,9 @@ func (p pods) Kind() wire.Kind { return wire.KindPod }
 func (p pods) List(context.Context, string) ([]Object, error) {
 	return []Object{p.obj}, nil
 }
-func (p pods) Get(context.Context, string, wire.ObjectRef) (Object, bool, error) { return p.obj, true, nil }
+func (p pods) Get(context.Context, string, wire.ObjectRef) (Object, bool, error) {
+	return p.obj, true, nil
+}
 
 func TestAnOlderEdgeIsNeverSentKindsItDoesNotKnow(t *testing.T) {
 	pod, err := NewObject(wire.KindPod, "default", "web", map[string]any{"spec": 1})

@@ -123,14 +123,14 @@ func newNode(edge *v1alpha1.EdgeNode) *corev1.Node {
 	if arch != "" {
 		labels[corev1.LabelArchStable] = arch
 	}
-	controller := true
+	isController := true
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   edge.Name,
 			Labels: labels,
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: v1alpha1.GroupVersion.String(), Kind: "EdgeNode", Name: edge.Name, UID: edge.UID,
-				Controller: &controller,
+				Controller: &isController,
 			}},
 		},
 	}

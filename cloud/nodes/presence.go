@@ -142,7 +142,8 @@ func New(c client.Client, links Links, opts Options) *Presence {
 	p := &Presence{client: c, links: links, opts: opts,
 		reported: map[string]*wire.NodeStatusReport{}, renewed: map[string]time.Time{},
 		gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgetwin_node_lease_renew_interval_seconds",
-			Help: "How often each connected edge node's Lease is renewed: the configured interval, stretched so renewals stay within their share of the status-write budget."}),
+			Help: "How often each connected edge node's Lease is renewed: the configured interval, " +
+				"stretched so renewals stay within their share of the status-write budget."}),
 	}
 	p.status = statuswrite.New(statuswrite.Options{Name: "node_status", Limiter: opts.Limiter, Workers: 4,
 		Registerer: opts.Registerer, Log: opts.Log}, p.writeStatus)
@@ -201,7 +202,8 @@ func (p *Presence) renewLoop(ctx context.Context) error {
 		p.gauge.Set(interval.Seconds())
 		if interval >= p.opts.GracePeriod && !p.warned {
 			p.warned = true
-			p.opts.Log.Info("WARNING: Lease renewals of edge nodes now come slower than kube-controller-manager's node-monitor-grace-period; raise it (or the status-write budget) or connected nodes will turn NotReady",
+			p.opts.Log.Info("WARNING: Lease renewals of edge nodes now come slower than kube-controller-manager's "+
+				"node-monitor-grace-period; raise it (or the status-write budget) or connected nodes will turn NotReady",
 				"renewInterval", interval, "gracePeriod", p.opts.GracePeriod, "connectedNodes", len(p.renewed))
 		}
 		var due []string

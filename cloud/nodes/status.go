@@ -30,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
@@ -252,7 +251,7 @@ func (p *Presence) renewLease(ctx context.Context, name string, budget statuswri
 		lease = &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Namespace: LeaseNamespace, Name: name, OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name), LeaseDurationSeconds: ptr.To(duration),
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: new(name), LeaseDurationSeconds: new(duration),
 				RenewTime: &metav1.MicroTime{Time: now}},
 		}
 		if err := p.client.Create(ctx, lease); err != nil {
@@ -264,8 +263,8 @@ func (p *Presence) renewLease(ctx context.Context, name string, budget statuswri
 		if err := budget.Spend(ctx); err != nil {
 			return statuswrite.Failed, err
 		}
-		lease.Spec.HolderIdentity = ptr.To(name)
-		lease.Spec.LeaseDurationSeconds = ptr.To(duration)
+		lease.Spec.HolderIdentity = new(name)
+		lease.Spec.LeaseDurationSeconds = new(duration)
 		lease.Spec.RenewTime = &metav1.MicroTime{Time: now}
 		if err := p.client.Update(ctx, lease); err != nil {
 			return statuswrite.Failed, err

@@ -55,7 +55,7 @@ const (
 	Failed Result = "error"
 )
 
-// ErrNotYet, wrapped in a write's error, says the write cannot happen yet for an expected reason
+// ErrNotYet wrapped in a write's error says the write cannot happen yet for an expected reason
 // (the object is about to be created); it is retried without logging an error.
 var ErrNotYet = errors.New("not yet")
 

@@ -178,9 +178,7 @@ func TestAnUnchangedWriteDoesNotStartTheInterval(t *testing.T) {
 		calls.Add(1)
 		return Unchanged, nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = w.Start(ctx) }()
+	go func() { _ = w.Start(t.Context()) }()
 	w.Mark("a", nil)
 	eventually(t, "the first write", func() bool { return calls.Load() == 1 })
 	w.Mark("a", nil)

@@ -144,4 +144,3 @@ func (c *Configs) object(ctx context.Context, key types.NamespacedName) (hub.Obj
 func slim(m metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, Labels: m.Labels}
 }
-

@@ -130,7 +130,8 @@ func (s *PodStatuses) write(ctx context.Context, key types.NamespacedName, budge
 	return result, err
 }
 
-func (s *PodStatuses) apply(ctx context.Context, key types.NamespacedName, rep *podReport, budget statuswrite.Budget) (statuswrite.Result, error) {
+func (s *PodStatuses) apply(ctx context.Context, key types.NamespacedName, rep *podReport,
+	budget statuswrite.Budget) (statuswrite.Result, error) {
 	pod := &corev1.Pod{}
 	if err := s.client.Get(ctx, key, pod); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -127,7 +127,7 @@ func (t *Tokens) token(ctx context.Context, node string, pod *corev1.Pod) (hub.O
 	}
 	seconds := ptr.Deref(src.ExpirationSeconds, defaultTokenSeconds)
 	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-		ExpirationSeconds: ptr.To(seconds),
+		ExpirationSeconds: new(seconds),
 		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
 	}}
 	if src.Audience != "" {

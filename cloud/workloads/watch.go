@@ -118,7 +118,8 @@ func (p *Projections) Watch(ctx context.Context, c cache.Cache, n Notifier, rene
 				return
 			}
 			var pods corev1.PodList
-			if err := proj.Reader.List(ctx, &pods, client.InNamespace(o.GetNamespace()), client.MatchingFields{proj.index(): o.GetName()}); err != nil {
+			if err := proj.Reader.List(ctx, &pods, client.InNamespace(o.GetNamespace()),
+				client.MatchingFields{proj.index(): o.GetName()}); err != nil {
 				return
 			}
 			nodes := map[string]bool{}

@@ -135,7 +135,7 @@ func start(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+		Controller: config.Controller{SkipNameValidation: new(true)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func edgePod(ns, name, node string) *corev1.Pod {
 }
 
 func names(objs []hub.Object) []string {
-	var out []string
+	out := make([]string, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, o.Ref.Namespace+"/"+o.Ref.Name)
 	}

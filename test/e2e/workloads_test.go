@@ -155,34 +155,8 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("containerd"); err != nil {
 		t.Fatal("containerd is not installed: make test-e2e installs containerd, runc and containernetworking-plugins (apt-get)")
 	}
-	images := containerdtest.Images(t) // hack/build-test-images.sh, cached
 	dumpWorkloadsOnFailure(t)
-	s := &podSite{root: t, t: t, hubPort: harness.FreePort(t), dataDir: t.TempDir(), metrics: harness.LoopbackAddr(t), images: images}
-	s.runtime = filepath.Join(s.dataDir, "containerd")
-	cleanUpRuntime(t, s.runtime)
-	s.cloud = cl.StartCloudcore(t, s.hubPort)
-
-	s.apply("apiVersion: edgetwin.dev/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: " + podNode + "\nspec: {}\n")
-	tokenOut, code := cl.Run(t, "edgetwin", "token", "create", podNode, "--kubeconfig", cl.Kubeconfig,
-		"--namespace", harness.SystemNamespace, "--server", s.cloud.ServerURL())
-	if code != 0 {
-		t.Fatalf("edgetwin token create exited %d:\n%s", code, tokenOut)
-	}
-	if out, code := cl.Run(t, "edgecore", "join", "--server", s.cloud.ServerURL(), "--token", tokenFrom(t, tokenOut),
-		"--name", podNode, "--data-dir", s.dataDir); code != 0 {
-		t.Fatalf("edgecore join exited %d:\n%s", code, out)
-	}
-	// Edged with edgecore's own containerd, on a bridge and subnet of this test's own.
-	f, err := os.OpenFile(filepath.Join(s.dataDir, "edgecore.yaml"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = fmt.Fprintf(f, "edged:\n  containerd:\n    dir: %s\n    bridge: e2epods0\n    podSubnet: 10.231.0.0/24\n    images: [%s, %s]\n",
-		s.runtime, filepath.Join(images, "pause.tar"), filepath.Join(images, "workload.tar"))
-	if cerr := f.Close(); err != nil || cerr != nil {
-		t.Fatal(err)
-	}
-	s.startEdge()
+	s := startPodSite(t)
 
 	step2(t, s, "the edge node is a Ready Node with the edge role", func(t *testing.T) {
 		harness.WaitFor(t, "kubectl get nodes to show "+podNode+" Ready", func() bool {
@@ -400,4 +374,37 @@ func dumpWorkloadsOnFailure(t *testing.T) {
 		out, _ := cl.KubectlErr(t, "get", "nodes,pods,deployments,edgenodes", "-A", "-o", "yaml")
 		t.Logf("kubectl get nodes,pods,deployments,edgenodes -A -o yaml:\n%s", out)
 	})
+}
+
+// startPodSite starts cloudcore, joins the edge node with a token and starts edgecore with Edged
+// on its own containerd, on a bridge and subnet of this test's own.
+func startPodSite(t *testing.T) *podSite {
+	images := containerdtest.Images(t) // hack/build-test-images.sh, cached
+	s := &podSite{root: t, t: t, hubPort: harness.FreePort(t), dataDir: t.TempDir(), metrics: harness.LoopbackAddr(t), images: images}
+	s.runtime = filepath.Join(s.dataDir, "containerd")
+	cleanUpRuntime(t, s.runtime)
+	s.cloud = cl.StartCloudcore(t, s.hubPort)
+
+	s.apply("apiVersion: edgetwin.dev/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: " + podNode + "\nspec: {}\n")
+	tokenOut, code := cl.Run(t, "edgetwin", "token", "create", podNode, "--kubeconfig", cl.Kubeconfig,
+		"--namespace", harness.SystemNamespace, "--server", s.cloud.ServerURL())
+	if code != 0 {
+		t.Fatalf("edgetwin token create exited %d:\n%s", code, tokenOut)
+	}
+	if out, code := cl.Run(t, "edgecore", "join", "--server", s.cloud.ServerURL(), "--token", tokenFrom(t, tokenOut),
+		"--name", podNode, "--data-dir", s.dataDir); code != 0 {
+		t.Fatalf("edgecore join exited %d:\n%s", code, out)
+	}
+	// Edged with edgecore's own containerd, on a bridge and subnet of this test's own.
+	f, err := os.OpenFile(filepath.Join(s.dataDir, "edgecore.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fmt.Fprintf(f, "edged:\n  containerd:\n    dir: %s\n    bridge: e2epods0\n    podSubnet: 10.231.0.0/24\n    images: [%s, %s]\n",
+		s.runtime, filepath.Join(images, "pause.tar"), filepath.Join(images, "workload.tar"))
+	if cerr := f.Close(); err != nil || cerr != nil {
+		t.Fatal(err)
+	}
+	s.startEdge()
+	return s
 }
