@@ -41,6 +41,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Out = stdout
 	o.BuildControlPlane = buildControlPlane(stdout, stderr)
+	o.TestImages = testImages(stderr)
 	if err := devenv.Run(ctx, o); err != nil {
 		_, _ = fmt.Fprintf(stderr, "edgetwin dev: %v\n", err)
 		return exitFailure
@@ -64,8 +65,13 @@ func parseDev(args []string, helpOut io.Writer) (devenv.Options, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			_, _ = fmt.Fprint(helpOut, "Usage: edgetwin dev [flags]\n\n"+
-				"Runs edgetwin on this machine: kube-apiserver and etcd (or --kubeconfig's cluster), cloudcore,\n"+
-				"edge nodes joined with tokens, and simulated devices, until Ctrl-C.\n\nFlags:\n")
+				"Runs edgetwin on this machine: kube-apiserver, etcd, kube-scheduler and kube-controller-manager\n"+
+				"(or --kubeconfig's cluster), cloudcore, edge nodes joined with tokens, and simulated devices,\n"+
+				"until Ctrl-C. When containerd can run here (root, Debian's containerd, runc and\n"+
+				"containernetworking-plugins), "+devenv.PodsNode+" also runs pods: Edged on a containerd of its own\n"+
+				"with the test images (hack/build-test-images.sh) imported, and the sample Deployment\n"+
+				"(config/samples/workloads/) runs there. Stopping removes its containers; the next start runs\n"+
+				"them again.\n\nFlags:\n")
 			fs.SetOutput(helpOut)
 			fs.PrintDefaults()
 			return o, err
@@ -98,6 +104,47 @@ func buildControlPlane(stdout, stderr io.Writer) func(ctx context.Context) error
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		return cmd.Run()
 	}
+}
+
+// testImages returns a builder that runs hack/build-test-images.sh from the edgetwin checkout
+// this command runs in, into the cache 'make test-images' uses; outside a checkout it uses what
+// is in that cache.
+func testImages(stderr io.Writer) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		dir, err := testImagesDir()
+		if err != nil {
+			return "", err
+		}
+		script, err := findUp("hack/build-test-images.sh")
+		if err != nil {
+			for _, img := range []string{"pause.tar", "workload.tar"} {
+				if _, err := os.Stat(filepath.Join(dir, img)); err != nil {
+					return "", fmt.Errorf("the test images are not in %s: run 'make test-images' in the edgetwin checkout", dir)
+				}
+			}
+			return dir, nil
+		}
+		cmd := exec.CommandContext(ctx, script, dir)
+		cmd.Dir = filepath.Dir(filepath.Dir(script))
+		cmd.Stdout, cmd.Stderr = io.Discard, stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("building the test images (hack/build-test-images.sh): %w", err)
+		}
+		return dir, nil
+	}
+}
+
+// testImagesDir is where 'make test-images' puts the test images: $EDGETWIN_CACHE/test-images,
+// or edgetwin/test-images in the user's cache directory.
+func testImagesDir() (string, error) {
+	if dir := os.Getenv("EDGETWIN_CACHE"); dir != "" {
+		return filepath.Join(dir, "test-images"), nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the cache directory for the test images: %w", err)
+	}
+	return filepath.Join(cache, "edgetwin", "test-images"), nil
 }
 
 // findUp looks for rel in the working directory and its parents.

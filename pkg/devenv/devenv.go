@@ -18,7 +18,8 @@ limitations under the License.
 // scheduler and a controller manager (or an existing cluster), cloudcore, edge nodes joined
 // through the real token flow, each with its own MQTT broker, and simulated devices — as real
 // processes, with its state in one directory so that the next start resumes where the last one
-// stopped.
+// stopped. When containerd can run here, edge-1 also runs pods: Edged on a containerd of its own,
+// which the stop tears down with every container.
 package devenv
 
 import (
@@ -30,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +50,7 @@ import (
 	"github.com/edgetwin/edgetwin/cloud/pki"
 	"github.com/edgetwin/edgetwin/config/crd"
 	"github.com/edgetwin/edgetwin/config/samples"
+	"github.com/edgetwin/edgetwin/edge/config"
 	"github.com/edgetwin/edgetwin/pkg/controlplane"
 )
 
@@ -77,6 +80,10 @@ type Options struct {
 	// BuildControlPlane builds the control-plane binaries when they are missing; nil makes their
 	// absence an error.
 	BuildControlPlane func(ctx context.Context) error
+	// TestImages builds (or finds) the test images and returns the directory holding pause.tar
+	// and workload.tar, which PodsNode's containerd imports; nil, or an error, leaves every edge
+	// node serving devices only.
+	TestImages func(ctx context.Context) (string, error)
 	// Out receives progress and instructions for people.
 	Out io.Writer
 }
@@ -95,10 +102,13 @@ type env struct {
 	// cpExited reports the local control plane's kube-scheduler or kube-controller-manager
 	// ending on its own; nil with an existing cluster.
 	cpExited <-chan error
+	// pods is how PodsNode runs pods; nil when containerd cannot run here.
+	pods *podRuntime
 }
 
 type edgeInfo struct {
 	name, broker, metrics, sim string
+	pods                       *podRuntime
 }
 
 // Run starts the environment and keeps it running until ctx ends or one of its processes
@@ -106,6 +116,11 @@ type edgeInfo struct {
 func Run(ctx context.Context, o Options) error {
 	if err := o.validate(); err != nil {
 		return err
+	}
+	// A run that was killed leaves edge-1's containers running and their file systems mounted
+	// under the directory: clear them first, whether the state is resumed or removed.
+	if err := purgeLeftovers(o.Dir); err != nil {
+		_, _ = fmt.Fprintf(o.Out, "Cleaning up the containers an earlier run left: %v\n", err)
 	}
 	if o.Fresh {
 		if err := os.RemoveAll(o.Dir); err != nil {
@@ -130,6 +145,7 @@ func Run(ctx context.Context, o Options) error {
 	defer func() {
 		e.say("Stopping every process edgetwin dev started")
 		e.sup.stopAll()
+		e.stopPods()
 		stopControlPlane()
 		e.say("Stopped")
 	}()
@@ -137,6 +153,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	e.decidePods(ctx)
 	if err := e.startAll(ctx); err != nil {
 		return err
 	}
@@ -327,23 +344,26 @@ func (e *env) startAll(ctx context.Context) error {
 		return err
 	}
 	for i := 1; i <= e.o.Edges; i++ {
-		if err := e.startEdge(ctx, fmt.Sprintf("edge-%d", i)); err != nil {
+		node := fmt.Sprintf("edge-%d", i)
+		var pods *podRuntime
+		if node == PodsNode {
+			pods = e.pods
+		}
+		if err := e.startEdge(ctx, node, pods); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// applySamples creates the sample model, node and devices, and the extra thermostats, unless
-// they exist: a resumed environment keeps the values the user changed.
+// applySamples creates the sample model, node and devices, the extra thermostats and, when
+// PodsNode runs pods, the sample workloads, unless they exist: a resumed environment keeps the
+// values the user changed.
 func (e *env) applySamples(ctx context.Context) error {
-	objs, err := samples.Objects()
+	objs, err := sampleObjects(e.pods != nil)
 	if err != nil {
 		return err
 	}
-	// Models and nodes before the devices that refer to them.
-	rank := map[string]int{"DeviceModel": 0, "EdgeNode": 1, "Device": 2}
-	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int { return rank[a.GetKind()] - rank[b.GetKind()] })
 	created := 0
 	for _, obj := range objs {
 		if err := e.client.Create(ctx, obj); err != nil {
@@ -371,17 +391,50 @@ func (e *env) applySamples(ctx context.Context) error {
 		}
 		created++
 	}
-	if created > 0 {
+	switch {
+	case created > 0 && e.pods != nil:
+		e.say("Applied the samples, the sample Deployment for %s and %d simulated thermostats (%d objects created)",
+			PodsNode, e.o.Devices, created)
+	case created > 0:
 		e.say("Applied the samples and %d simulated thermostats (%d objects created)", e.o.Devices, created)
-	} else {
+	default:
 		e.say("The samples and devices are there from the last run; kept as they are")
 	}
 	return nil
 }
 
-// startEdge joins the node (first run only), then starts its broker (mosquitto mode), its
-// edgecore and its simulator.
-func (e *env) startEdge(ctx context.Context, node string) error {
+// sampleObjects returns the samples to apply, models and nodes before the devices that refer to
+// them; the workloads only with a node that runs pods (elsewhere they would stay Pending).
+func sampleObjects(withWorkloads bool) ([]*unstructured.Unstructured, error) {
+	objs, err := samples.Objects()
+	if err != nil {
+		return nil, err
+	}
+	if withWorkloads {
+		workloads, err := samples.Workloads()
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, workloads...)
+	}
+	rank := map[string]int{"DeviceModel": 0, "EdgeNode": 1, "Device": 2}
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
+		ra, oka := rank[a.GetKind()]
+		rb, okb := rank[b.GetKind()]
+		if !oka {
+			ra = len(rank)
+		}
+		if !okb {
+			rb = len(rank)
+		}
+		return ra - rb
+	})
+	return objs, nil
+}
+
+// startEdge joins the node (first run, or when its pod runtime changed), then starts its broker
+// (mosquitto mode), its edgecore and its simulator. pods, when not nil, has the node run pods.
+func (e *env) startEdge(ctx context.Context, node string, pods *podRuntime) error {
 	dataDir := filepath.Join(e.o.Dir, "edges", node)
 	broker, err := e.brokerAddress(dataDir)
 	if err != nil {
@@ -392,8 +445,11 @@ func (e *env) startEdge(ctx context.Context, node string) error {
 			return err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "edgecore.yaml")); err != nil {
-		if err := e.join(ctx, node, dataDir, broker); err != nil {
+	if why := joinNeeded(dataDir, pods); why != "" {
+		if why != notJoined {
+			e.say("%s %s; joining it again, its data kept", node, why)
+		}
+		if err := e.join(ctx, node, dataDir, broker, pods); err != nil {
 			return err
 		}
 	} else {
@@ -403,7 +459,7 @@ func (e *env) startEdge(ctx context.Context, node string) error {
 	if err != nil {
 		return err
 	}
-	info := edgeInfo{name: node, broker: broker, metrics: fmt.Sprintf("127.0.0.1:%d", metrics)}
+	info := edgeInfo{name: node, broker: broker, metrics: fmt.Sprintf("127.0.0.1:%d", metrics), pods: pods}
 	ec, err := e.sup.start("edgecore-"+node, filepath.Join(e.o.BinDir, "edgecore"), "run", "--data-dir", dataDir,
 		"--metrics-bind-address", info.metrics)
 	if err != nil {
@@ -425,7 +481,12 @@ func (e *env) startEdge(ctx context.Context, node string) error {
 	if err := waitReady(ctx, sim, "http://"+info.sim+"/healthz", time.Minute); err != nil {
 		return err
 	}
-	e.say("%s is up: edgecore synced with the cloud, simulator driving its devices (broker %s)", node, broker)
+	if pods != nil {
+		e.say("%s is up: edgecore synced with the cloud, %s, simulator driving its devices (broker %s)",
+			node, pods.describe(), broker)
+	} else {
+		e.say("%s is up: edgecore synced with the cloud, simulator driving its devices (broker %s)", node, broker)
+	}
 	e.edges = append(e.edges, info)
 	return nil
 }
@@ -448,8 +509,9 @@ func (e *env) brokerAddress(dataDir string) (string, error) {
 	return addr, os.WriteFile(path, []byte(addr), 0o600)
 }
 
-// join makes a token for node and runs 'edgecore join' with it, as a user would.
-func (e *env) join(ctx context.Context, node, dataDir, broker string) error {
+// join makes a token for node and runs 'edgecore join' with it, as a user would; with pods, the
+// node gets edgecore's own containerd.
+func (e *env) join(ctx context.Context, node, dataDir, broker string, pods *podRuntime) error {
 	ca, err := pki.EnsureCA(ctx, e.client, Namespace, pki.DefaultCASecretName)
 	if err != nil {
 		return err
@@ -462,9 +524,15 @@ func (e *env) join(ctx context.Context, node, dataDir, broker string) error {
 	if e.o.Mosquitto {
 		mode = "external"
 	}
-	e.say("Joining %s with a one-time token (edgecore join)", node)
-	return e.sup.runOnce(ctx, "join-"+node, filepath.Join(e.o.BinDir, "edgecore"), "join", "--server", e.hubURL,
-		"--token", token, "--name", node, "--data-dir", dataDir, "--broker-mode", mode, "--broker-address", broker, "--force")
+	args := []string{"join", "--server", e.hubURL, "--token", token, "--name", node, "--data-dir", dataDir,
+		"--broker-mode", mode, "--broker-address", broker, "--force"}
+	if pods != nil {
+		args = append(args, pods.joinArgs()...)
+		e.say("Joining %s with a one-time token (edgecore join --containerd: %s)", node, pods.describe())
+	} else {
+		e.say("Joining %s with a one-time token (edgecore join)", node)
+	}
+	return e.sup.runOnce(ctx, "join-"+node, filepath.Join(e.o.BinDir, "edgecore"), args...)
 }
 
 func (e *env) startMosquitto(ctx context.Context, node, dataDir, addr string) error {
@@ -504,6 +572,9 @@ func (e *env) instructions() {
 	_, _ = fmt.Fprint(w, "    kubectl patch device lobby-thermostat --type=json "+
 		`-p '[{"op":"replace","path":"/spec/properties/0/desired","value":"25"}]'`+"\n")
 	_, _ = fmt.Fprint(w, "    kubectl get edgenodes\n    kubectl describe device lobby-thermostat\n\n")
+	if e.pods != nil {
+		e.podInstructions()
+	}
 	_, _ = fmt.Fprint(w, "Ctrl-C stops everything. Starting again resumes with the same data; --fresh starts over.\n\n")
 }
 
@@ -546,4 +617,73 @@ func mosquittoPath() (string, error) {
 		}
 	}
 	return "", errors.New("--mosquitto needs mosquitto: apt-get install -y mosquitto")
+}
+
+// decidePods decides whether PodsNode runs pods and says so; see preparePods.
+func (e *env) decidePods(ctx context.Context) {
+	pods, reason := e.preparePods(ctx)
+	if pods == nil {
+		e.say("No pods on the edge nodes: %s; they serve devices only", reason)
+		return
+	}
+	e.pods = pods
+	e.say("%s will run pods: %s (in %s)", PodsNode, pods.describe(), containerdDir(pods.dataDir))
+}
+
+// stopPods stops PodsNode's containers and removes its containerd once edgecore has stopped
+// (edgecore leaves them running, for its own restarts); the pods run again on the next start,
+// from edgecore's store.
+func (e *env) stopPods() {
+	if e.pods == nil {
+		return
+	}
+	e.say("Stopping %s's containers and removing its containerd", PodsNode)
+	if err := purge(e.pods.containerdConfig()); err != nil {
+		e.say("Cleaning up %s's containerd: %v", PodsNode, err)
+	}
+	e.pods.release()
+}
+
+// podInstructions tells the user how to run workloads on PodsNode.
+func (e *env) podInstructions() {
+	w := e.out
+	_, _ = fmt.Fprintf(w, "%s runs pods (%s). The sample Deployment hello-edge runs there:\n\n", PodsNode, e.pods.describe())
+	_, _ = fmt.Fprint(w, "    kubectl get nodes\n    kubectl get pods -o wide\n    kubectl scale deployment hello-edge --replicas=3\n")
+	_, _ = fmt.Fprintf(w, "    ls %s    # the containers' logs ('kubectl logs' is not supported yet)\n\n",
+		filepath.Join(e.pods.dataDir, "edged", "logs", "pods"))
+	_, _ = fmt.Fprintf(w, "Your own Deployments run there with nodeSelector kubernetes.io/hostname: %s, a toleration of the\n"+
+		"node-role.kubernetes.io/edge:NoSchedule taint and image edgetwin.dev/workload:1 (imagePullPolicy: IfNotPresent);\n"+
+		"see config/samples/workloads/.\n\n", PodsNode)
+}
+
+// notJoined is joinNeeded's answer for a node that never joined.
+const notJoined = "has not joined"
+
+// joinNeeded says why the node in dataDir must join (again): it never did, or its config does
+// not run pods the way pods says (containerd became available or went away, or it had another
+// network). "" means its config is as wanted and the node resumes.
+func joinNeeded(dataDir string, pods *podRuntime) string {
+	if _, err := os.Stat(filepath.Join(dataDir, config.FileName)); err != nil {
+		return notJoined
+	}
+	stored, err := config.Load(dataDir)
+	switch {
+	case err != nil:
+		return "has an unreadable config (" + firstLine(err.Error()) + ")"
+	case !reflect.DeepEqual(stored.Edged, pods.edged()):
+		return fmt.Sprintf("ran pods differently on an earlier run (%s)", describeEdged(stored.Edged))
+	}
+	return ""
+}
+
+// describeEdged says how a stored config runs pods, for people.
+func describeEdged(e *config.Edged) string {
+	switch {
+	case !e.Enabled():
+		return "no pods"
+	case e.RuntimeEndpoint != "":
+		return "on " + e.RuntimeEndpoint
+	default:
+		return fmt.Sprintf("own containerd, bridge %s, pod IPs from %s", e.Containerd.Bridge, e.Containerd.PodSubnet)
+	}
 }
