@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,6 +73,78 @@ func leftovers(marks ...string) []string {
 	return found
 }
 
+// withEnv lists the processes whose environment holds kv (NAME=value).
+func withEnv(kv string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if slices.Contains(strings.Split(string(raw), "\x00"), kv) {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			found = append(found, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return found
+}
+
+// mountsUnder lists the mount points under dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			found = append(found, f[4])
+		}
+	}
+	return found
+}
+
+// podsExpected says whether edgetwin dev can run pods on this machine: as root, with Debian's
+// containerd installed (the e2e run installs it; the test images it builds itself).
+func podsExpected() bool {
+	_, err := os.Stat("/usr/bin/containerd")
+	return err == nil && os.Geteuid() == 0
+}
+
+// nodeReady reports whether 'kubectl get nodes' shows node Ready with the edge role.
+func nodeReady(t *testing.T, kubeconfig, node string) bool {
+	out, err := harness.KubectlWith(t, kubeconfig, "get", "nodes", "--no-headers")
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == node && f[1] == "Ready" && f[2] == "edge" {
+			return true
+		}
+	}
+	return false
+}
+
+// helloEdge returns the sample Deployment's pod when 'kubectl get pods -o wide' shows exactly
+// one, Running on edge-1, with its IP and container ID.
+func helloEdge(t *testing.T, kubeconfig string) (name, ip, containerID string, ok bool) {
+	out, err := harness.KubectlWith(t, kubeconfig, "get", "pods", "-n", "default", "-l", "app=hello-edge", "-o", "wide", "--no-headers")
+	if err != nil || strings.Count(out, "\n") != 0 {
+		return "", "", "", false
+	}
+	f := strings.Fields(out)
+	if len(f) < 7 || f[2] != "Running" || f[6] != "edge-1" {
+		return "", "", "", false
+	}
+	containerID, err = harness.KubectlWith(t, kubeconfig, "get", "pod", f[0], "-n", "default", "-o",
+		"jsonpath={.status.containerStatuses[0].containerID}")
+	return f[0], f[5], containerID, err == nil && containerID != ""
+}
+
 // startDev runs 'edgetwin dev' and waits until it says it is running.
 func startDev(t *testing.T, dir string, hubPort int) *harness.Proc {
 	t.Helper()
@@ -84,7 +157,9 @@ func startDev(t *testing.T, dir string, hubPort int) *harness.Proc {
 
 // TestMakeDev runs 'edgetwin dev' as a user does: the printed kubeconfig shows the devices
 // Online, a setpoint patch comes back Synced, SIGTERM leaves no process behind, and a second
-// start resumes with the same data.
+// start resumes with the same data. Where containerd can run, edge-1 is a Ready Node running the
+// sample Deployment's pod, whose containers, shims and mounts the stop removes and the second
+// start runs again; elsewhere edgetwin dev says it runs no pods.
 func TestMakeDev(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	hubPort := harness.FreePort(t)
@@ -115,12 +190,44 @@ func TestMakeDev(t *testing.T) {
 		return got == "26 True"
 	})
 
+	pods := podsExpected()
+	var podIP, containerID string
+	if pods {
+		if !strings.Contains(dev.Output(), "edge-1 will run pods") {
+			t.Fatalf("edgetwin dev as root with containerd installed did not run pods on edge-1:\n%s", dev.Output())
+		}
+		harness.WaitFor(t, "kubectl get nodes to show edge-1 Ready with the edge role", func() bool {
+			return nodeReady(t, kubeconfig, "edge-1")
+		})
+		var pod string
+		harness.WaitFor(t, "the sample Deployment's pod Running on edge-1", func() bool {
+			var ok bool
+			pod, podIP, containerID, ok = helloEdge(t, kubeconfig)
+			return ok
+		})
+		// Its container is a process on this machine, with the pod's IP in its environment.
+		if procs := withEnv("POD_IP=" + podIP); len(procs) == 0 {
+			t.Fatalf("no process has POD_IP=%s in its environment: pod %s does not really run here", podIP, pod)
+		}
+	} else if !strings.Contains(dev.Output(), "No pods on the edge nodes: ") {
+		t.Fatalf("edgetwin dev without root or containerd did not say why it runs no pods:\n%s", dev.Output())
+	}
+
 	dev.Stop(t)
 	if err := dev.ExitErr(); err != nil {
 		t.Fatalf("edgetwin dev exited with %v after SIGTERM:\n%s", err, dev.Output())
 	}
+	// The marks cover edge-1's containerd and its shims (their command lines name its directory).
 	if left := leftovers(marks...); len(left) > 0 {
 		t.Fatalf("processes left after edgetwin dev stopped:\n%s", strings.Join(left, "\n"))
+	}
+	if pods {
+		if left := withEnv("POD_IP=" + podIP); len(left) > 0 {
+			t.Fatalf("the pod's containers still run after edgetwin dev stopped:\n%s", strings.Join(left, "\n"))
+		}
+	}
+	if left := mountsUnder(t, dir); len(left) > 0 {
+		t.Fatalf("mounts left under %s after edgetwin dev stopped:\n%s", dir, strings.Join(left, "\n"))
 	}
 
 	// The next start resumes: same objects, the user's change kept, no new join.
@@ -133,8 +240,18 @@ func TestMakeDev(t *testing.T) {
 		"jsonpath={.spec.properties[0].desired}"); got != "26" {
 		t.Fatalf("after resuming, lobby-thermostat's desired setpoint is %q, want the 26 set before", got)
 	}
+	if pods {
+		// The pod runs again, in a new container: edge-1's store still holds it.
+		harness.WaitFor(t, "the sample Deployment's pod Running on edge-1 in a new container", func() bool {
+			_, _, id, ok := helloEdge(t, kubeconfig)
+			return ok && id != containerID
+		})
+	}
 	dev.Stop(t)
 	if left := leftovers(marks...); len(left) > 0 {
 		t.Fatalf("processes left after the second stop:\n%s", strings.Join(left, "\n"))
+	}
+	if left := mountsUnder(t, dir); len(left) > 0 {
+		t.Fatalf("mounts left under %s after the second stop:\n%s", dir, strings.Join(left, "\n"))
 	}
 }
