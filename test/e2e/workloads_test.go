@@ -29,9 +29,15 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	criclient "k8s.io/cri-client/pkg"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/edgetwin/edgetwin/pkg/containerd"
 	"github.com/edgetwin/edgetwin/pkg/containerd/containerdtest"
@@ -278,6 +284,60 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 		})
 		t.Logf("kubectl get pods -o wide after the reboot:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
 	})
+
+	step2(t, s, "a link outage does not evict the edge's Pods", func(t *testing.T) {
+		// kube-controller-manager evicts nothing in a zone where no node is Ready (it takes that
+		// for its own connectivity problem): a healthy ordinary node, as any real cluster has,
+		// keeps the zone Normal.
+		keepNodeReady(t, "worker-1")
+		// The control group: a Pod whose author chose a 5 s toleration of the outage taints,
+		// which the autonomy policy keeps. It must be evicted, proving eviction is at work.
+		s.apply(strings.Replace(deployment("evictable"), "        effect: NoSchedule\n",
+			"        effect: NoSchedule\n      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}\n"+
+				"      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 5}\n", 1))
+		var evictable string
+		harness.WaitFor(t, "the evictable pod to run", func() bool {
+			row := s.podRow("evictable-")
+			if len(row) >= 3 && row[2] == "Running" {
+				evictable = row[0]
+				return true
+			}
+			return false
+		})
+		survivor := s.podRow("survivor-")[0]
+		uid := s.get("pod", survivor, "{.metadata.uid}")
+		restarts := s.get("pod", survivor, "{.status.containerStatuses[0].restartCount}")
+
+		s.edge.Stop(t) // the link drops; the containers keep running in their shims
+		harness.WaitFor(t, "the Node to be Unknown and tainted unreachable:NoExecute", func() bool {
+			return s.get("node", podNode, `{.status.conditions[?(@.type=="Ready")].status}`) == "Unknown" &&
+				strings.Contains(s.get("node", podNode, "{.spec.taints}"), `"key":"node.kubernetes.io/unreachable"`)
+		})
+		// Evicted: being deleted (it goes once the node is back and has stopped it, as a
+		// kubelet node's Pod would).
+		harness.WaitFor(t, "the evictable pod to be evicted", func() bool {
+			return s.get("pod", evictable, "{.metadata.deletionTimestamp}") != ""
+		})
+		if got := s.get("pod", survivor, "{.metadata.uid}"); got != uid {
+			t.Fatalf("the survivor pod is gone (uid now %q) after an outage", got)
+		}
+		if ts := s.get("pod", survivor, "{.metadata.deletionTimestamp}"); ts != "" {
+			t.Fatalf("the survivor pod is being deleted (%s) after an outage", ts)
+		}
+		s.kubectl("delete", "deployment", "evictable", "-n", "default")
+
+		s.startEdge()
+		harness.WaitFor(t, "the evicted pod to go once the node is back", func() bool {
+			_, err := cl.KubectlErr(t, "get", "pod", evictable, "-n", "default")
+			return err != nil
+		})
+		harness.WaitFor(t, "the Node Ready again with the same survivor pod running, never restarted", func() bool {
+			return s.get("node", podNode, `{.status.conditions[?(@.type=="Ready")].status}`) == "True" &&
+				s.get("pod", survivor, "{.metadata.uid}") == uid && s.get("pod", survivor, "{.status.phase}") == "Running" &&
+				s.get("pod", survivor, "{.status.containerStatuses[0].restartCount}") == restarts && s.runningContainers(uid) == 1
+		})
+		t.Logf("kubectl get pods -o wide after the outage:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+	})
 }
 
 // runningContainers counts the running containers (not sandboxes) of the pod with uid.
@@ -407,4 +467,60 @@ func startPodSite(t *testing.T) *podSite {
 	}
 	s.startEdge()
 	return s
+}
+
+// keepNodeReady makes an ordinary Node that stays Ready for the rest of the test: a kubelet's
+// status and a Lease renewed every few seconds.
+func keepNodeReady(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := cl.Client.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", Name: name},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &name, LeaseDurationSeconds: new(int32(40))}}
+	renew := func() error {
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+				return err
+			}
+			now := metav1.Now()
+			node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+				Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}}
+			return cl.Client.Status().Update(ctx, node)
+		}); err != nil {
+			return err
+		}
+		lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+		if lease.ResourceVersion == "" {
+			return cl.Client.Create(ctx, lease)
+		}
+		return cl.Client.Update(ctx, lease)
+	}
+	if err := renew(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(lease), lease); err == nil {
+					lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+					_ = cl.Client.Update(ctx, lease)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = cl.Client.Delete(context.Background(), node)
+	})
 }
