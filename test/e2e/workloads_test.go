@@ -164,180 +164,198 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 	dumpWorkloadsOnFailure(t)
 	s := startPodSite(t)
 
-	step2(t, s, "the edge node is a Ready Node with the edge role", func(t *testing.T) {
-		harness.WaitFor(t, "kubectl get nodes to show "+podNode+" Ready", func() bool {
-			out, err := cl.KubectlErr(t, "get", "nodes")
-			if err != nil {
-				return false
-			}
-			for line := range strings.SplitSeq(out, "\n") {
-				if f := strings.Fields(line); len(f) >= 3 && f[0] == podNode && f[1] == "Ready" && f[2] == "edge" {
-					return true
-				}
-			}
+	step2(t, s, "the edge node is a Ready Node with the edge role", s.nodeIsReady)
+
+	step2(t, s, "a Deployment pinned to the edge node runs there", s.deploymentRuns)
+
+	step2(t, s, "a container that exits non-zero restarts with back-off", s.crashLoops)
+
+	step2(t, s, "deleting the Deployment stops its container", s.deleteStops)
+
+	step2(t, s, "after a reboot with the cloud unreachable, the pod runs again from the edge's store", s.rebootOffline)
+
+	step2(t, s, "a link outage does not evict the edge's Pods", s.outageDoesNotEvict)
+}
+
+// nodeIsReady: the edge node is a Ready Node with the edge role.
+func (s *podSite) nodeIsReady(t *testing.T) {
+	harness.WaitFor(t, "kubectl get nodes to show "+podNode+" Ready", func() bool {
+		out, err := cl.KubectlErr(t, "get", "nodes")
+		if err != nil {
 			return false
-		})
-		if pods := s.get("node", podNode, "{.status.allocatable.pods}"); pods != "110" {
-			t.Fatalf("allocatable pods = %q, want the 110 Edged reports", pods)
 		}
-		t.Logf("kubectl get nodes -o wide:\n%s", s.kubectl("get", "nodes", "-o", "wide"))
-	})
-
-	step2(t, s, "a Deployment pinned to the edge node runs there", func(t *testing.T) {
-		s.apply(deployment("hello", "--read=/var/run/secrets/kubernetes.io/serviceaccount/namespace"))
-		var row []string
-		harness.WaitFor(t, "kubectl get pods -o wide to show the pod Running on "+podNode, func() bool {
-			row = s.podRow("hello-")
-			return len(row) >= 7 && row[2] == "Running" && row[6] == podNode
-		})
-		pod := row[0]
-		uid := s.get("pod", pod, "{.metadata.uid}")
-		harness.WaitFor(t, "the workload's log at the edge", func() bool {
-			return strings.Contains(s.logOf(uid, pod, "app", 0), `"workload: `) ||
-				strings.Contains(s.logOf(uid, pod, "app", 0), "workload: ")
-		})
-		log := s.logOf(uid, pod, "app", 0)
-		// The kube-api-access volume works: the namespace file is there.
-		if !strings.Contains(log, `"/var/run/secrets/kubernetes.io/serviceaccount/namespace":"default"`) {
-			t.Fatalf("the workload's log lacks the service account namespace file:\n%s", log)
-		}
-		if ip := s.get("pod", pod, "{.status.podIP}"); !strings.HasPrefix(ip, "10.231.0.") {
-			t.Fatalf("pod IP %q, want one from the node's bridge subnet", ip)
-		}
-		if secs := s.get("pod", pod, `{.spec.tolerations[?(@.key=="node.kubernetes.io/unreachable")].tolerationSeconds}`); secs != "" {
-			t.Fatalf("the edge pod tolerates unreachable for %s s; the autonomy policy should have made it forever", secs)
-		}
-		t.Logf("kubectl get pods -o wide:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
-		t.Logf("the workload's log at the edge:\n%s", log)
-	})
-
-	step2(t, s, "a container that exits non-zero restarts with back-off", func(t *testing.T) {
-		s.apply(deployment("crasher", "--exit=3", "--sleep=1s"))
-		harness.WaitFor(t, "the crasher to restart twice and be in CrashLoopBackOff", func() bool {
-			row := s.podRow("crasher-")
-			if len(row) < 4 {
-				return false
-			}
-			restarts, _ := strconv.Atoi(row[3])
-			return restarts >= 2 && row[2] == "CrashLoopBackOff"
-		})
-		pod := s.podRow("crasher-")[0]
-		if code := s.get("pod", pod, "{.status.containerStatuses[0].lastState.terminated.exitCode}"); code != "3" {
-			t.Fatalf("lastState exit code %q, want 3", code)
-		}
-		t.Logf("kubectl get pods -o wide:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
-		s.kubectl("delete", "deployment", "crasher", "-n", "default")
-	})
-
-	step2(t, s, "deleting the Deployment stops its container", func(t *testing.T) {
-		pod := s.podRow("hello-")[0]
-		uid := s.get("pod", pod, "{.metadata.uid}")
-		if len(s.readySandboxes(uid)) != 1 {
-			t.Fatalf("pod %s has sandboxes %v before the delete, want one", pod, s.readySandboxes(uid))
-		}
-		s.kubectl("delete", "deployment", "hello", "-n", "default")
-		harness.WaitFor(t, "the pod to be gone from the API", func() bool {
-			_, err := cl.KubectlErr(t, "get", "pod", pod, "-n", "default")
-			return err != nil
-		})
-		harness.WaitFor(t, "the pod's sandbox and containers to be gone at the edge", func() bool {
-			return len(s.readySandboxes(uid)) == 0 && s.runningContainers(uid) == 0
-		})
-	})
-
-	step2(t, s, "after a reboot with the cloud unreachable, the pod runs again from the edge's store", func(t *testing.T) {
-		s.apply(deployment("survivor"))
-		var pod, uid string
-		harness.WaitFor(t, "the survivor to run", func() bool {
-			row := s.podRow("survivor-")
-			if len(row) >= 3 && row[2] == "Running" {
-				pod, uid = row[0], s.get("pod", row[0], "{.metadata.uid}")
-				return len(s.readySandboxes(uid)) == 1
-			}
-			return false
-		})
-		before := s.readySandboxes(uid)[0]
-
-		s.cloud.Stop(t)
-		// The reboot: edgecore (and the containerd it runs) stops, every shim and container
-		// dies, containerd's state directory is lost.
-		s.edge.Stop(t)
-		if err := containerd.KillShims(filepath.Join(s.runtime, "containerd.sock")); err != nil {
-			t.Fatal(err)
-		}
-		if err := containerd.RemoveState(filepath.Join(s.runtime, "state")); err != nil {
-			t.Fatal(err)
-		}
-		s.startEdge() // the cloud is still down
-		harness.WaitFor(t, "a new sandbox running the pod, with no cloud", func() bool {
-			ids := s.readySandboxes(uid)
-			return len(ids) == 1 && ids[0] != before && s.runningContainers(uid) == 1
-		})
-		if harness.Metric(s.metrics, "edgetwin_edgehub_connected") != 0 {
-			t.Fatal("edgecore says it is connected while cloudcore is down")
-		}
-
-		s.cloud = cl.StartCloudcore(s.root, s.hubPort)
-		harness.WaitFor(t, "the same pod to be Running again in the API", func() bool {
-			return s.get("pod", pod, "{.metadata.uid}") == uid && s.get("pod", pod, "{.status.phase}") == "Running" &&
-				s.get("pod", pod, "{.status.containerStatuses[0].restartCount}") != "0"
-		})
-		t.Logf("kubectl get pods -o wide after the reboot:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
-	})
-
-	step2(t, s, "a link outage does not evict the edge's Pods", func(t *testing.T) {
-		// kube-controller-manager evicts nothing in a zone where no node is Ready (it takes that
-		// for its own connectivity problem): a healthy ordinary node, as any real cluster has,
-		// keeps the zone Normal.
-		keepNodeReady(t, "worker-1")
-		// The control group: a Pod whose author chose a 5 s toleration of the outage taints,
-		// which the autonomy policy keeps. It must be evicted, proving eviction is at work.
-		s.apply(strings.Replace(deployment("evictable"), "        effect: NoSchedule\n",
-			"        effect: NoSchedule\n      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}\n"+
-				"      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 5}\n", 1))
-		var evictable string
-		harness.WaitFor(t, "the evictable pod to run", func() bool {
-			row := s.podRow("evictable-")
-			if len(row) >= 3 && row[2] == "Running" {
-				evictable = row[0]
+		for line := range strings.SplitSeq(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == podNode && f[1] == "Ready" && f[2] == "edge" {
 				return true
 			}
-			return false
-		})
-		survivor := s.podRow("survivor-")[0]
-		uid := s.get("pod", survivor, "{.metadata.uid}")
-		restarts := s.get("pod", survivor, "{.status.containerStatuses[0].restartCount}")
-
-		s.edge.Stop(t) // the link drops; the containers keep running in their shims
-		harness.WaitFor(t, "the Node to be Unknown and tainted unreachable:NoExecute", func() bool {
-			return s.get("node", podNode, `{.status.conditions[?(@.type=="Ready")].status}`) == "Unknown" &&
-				strings.Contains(s.get("node", podNode, "{.spec.taints}"), `"key":"node.kubernetes.io/unreachable"`)
-		})
-		// Evicted: being deleted (it goes once the node is back and has stopped it, as a
-		// kubelet node's Pod would).
-		harness.WaitFor(t, "the evictable pod to be evicted", func() bool {
-			return s.get("pod", evictable, "{.metadata.deletionTimestamp}") != ""
-		})
-		if got := s.get("pod", survivor, "{.metadata.uid}"); got != uid {
-			t.Fatalf("the survivor pod is gone (uid now %q) after an outage", got)
 		}
-		if ts := s.get("pod", survivor, "{.metadata.deletionTimestamp}"); ts != "" {
-			t.Fatalf("the survivor pod is being deleted (%s) after an outage", ts)
-		}
-		s.kubectl("delete", "deployment", "evictable", "-n", "default")
-
-		s.startEdge()
-		harness.WaitFor(t, "the evicted pod to go once the node is back", func() bool {
-			_, err := cl.KubectlErr(t, "get", "pod", evictable, "-n", "default")
-			return err != nil
-		})
-		harness.WaitFor(t, "the Node Ready again with the same survivor pod running, never restarted", func() bool {
-			return s.get("node", podNode, `{.status.conditions[?(@.type=="Ready")].status}`) == "True" &&
-				s.get("pod", survivor, "{.metadata.uid}") == uid && s.get("pod", survivor, "{.status.phase}") == "Running" &&
-				s.get("pod", survivor, "{.status.containerStatuses[0].restartCount}") == restarts && s.runningContainers(uid) == 1
-		})
-		t.Logf("kubectl get pods -o wide after the outage:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+		return false
 	})
+	if pods := s.get("node", podNode, "{.status.allocatable.pods}"); pods != "110" {
+		t.Fatalf("allocatable pods = %q, want the 110 Edged reports", pods)
+	}
+	t.Logf("kubectl get nodes -o wide:\n%s", s.kubectl("get", "nodes", "-o", "wide"))
+}
+
+// deploymentRuns: a Deployment pinned to the edge node runs there.
+func (s *podSite) deploymentRuns(t *testing.T) {
+	s.apply(deployment("hello", "--read=/var/run/secrets/kubernetes.io/serviceaccount/namespace"))
+	var row []string
+	harness.WaitFor(t, "kubectl get pods -o wide to show the pod Running on "+podNode, func() bool {
+		row = s.podRow("hello-")
+		return len(row) >= 7 && row[2] == "Running" && row[6] == podNode
+	})
+	pod := row[0]
+	uid := s.get("pod", pod, "{.metadata.uid}")
+	harness.WaitFor(t, "the workload's log at the edge", func() bool {
+		return strings.Contains(s.logOf(uid, pod, "app", 0), `"workload: `) ||
+			strings.Contains(s.logOf(uid, pod, "app", 0), "workload: ")
+	})
+	log := s.logOf(uid, pod, "app", 0)
+	// The kube-api-access volume works: the namespace file is there.
+	if !strings.Contains(log, `"/var/run/secrets/kubernetes.io/serviceaccount/namespace":"default"`) {
+		t.Fatalf("the workload's log lacks the service account namespace file:\n%s", log)
+	}
+	if ip := s.get("pod", pod, "{.status.podIP}"); !strings.HasPrefix(ip, "10.231.0.") {
+		t.Fatalf("pod IP %q, want one from the node's bridge subnet", ip)
+	}
+	if secs := s.get("pod", pod, `{.spec.tolerations[?(@.key=="node.kubernetes.io/unreachable")].tolerationSeconds}`); secs != "" {
+		t.Fatalf("the edge pod tolerates unreachable for %s s; the autonomy policy should have made it forever", secs)
+	}
+	t.Logf("kubectl get pods -o wide:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+	t.Logf("the workload's log at the edge:\n%s", log)
+}
+
+// crashLoops: a container that exits non-zero restarts with back-off.
+func (s *podSite) crashLoops(t *testing.T) {
+	s.apply(deployment("crasher", "--exit=3", "--sleep=1s"))
+	harness.WaitFor(t, "the crasher to restart twice and be in CrashLoopBackOff", func() bool {
+		row := s.podRow("crasher-")
+		if len(row) < 4 {
+			return false
+		}
+		restarts, _ := strconv.Atoi(row[3])
+		return restarts >= 2 && row[2] == "CrashLoopBackOff"
+	})
+	pod := s.podRow("crasher-")[0]
+	if code := s.get("pod", pod, "{.status.containerStatuses[0].lastState.terminated.exitCode}"); code != "3" {
+		t.Fatalf("lastState exit code %q, want 3", code)
+	}
+	t.Logf("kubectl get pods -o wide:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+	s.kubectl("delete", "deployment", "crasher", "-n", "default")
+}
+
+// deleteStops: deleting the Deployment stops its container.
+func (s *podSite) deleteStops(t *testing.T) {
+	pod := s.podRow("hello-")[0]
+	uid := s.get("pod", pod, "{.metadata.uid}")
+	if len(s.readySandboxes(uid)) != 1 {
+		t.Fatalf("pod %s has sandboxes %v before the delete, want one", pod, s.readySandboxes(uid))
+	}
+	s.kubectl("delete", "deployment", "hello", "-n", "default")
+	harness.WaitFor(t, "the pod to be gone from the API", func() bool {
+		_, err := cl.KubectlErr(t, "get", "pod", pod, "-n", "default")
+		return err != nil
+	})
+	harness.WaitFor(t, "the pod's sandbox and containers to be gone at the edge", func() bool {
+		return len(s.readySandboxes(uid)) == 0 && s.runningContainers(uid) == 0
+	})
+}
+
+// rebootOffline: after a reboot with the cloud unreachable, the pod runs again from the edge's store.
+func (s *podSite) rebootOffline(t *testing.T) {
+	s.apply(deployment("survivor"))
+	var pod, uid string
+	harness.WaitFor(t, "the survivor to run", func() bool {
+		row := s.podRow("survivor-")
+		if len(row) >= 3 && row[2] == "Running" {
+			pod, uid = row[0], s.get("pod", row[0], "{.metadata.uid}")
+			return len(s.readySandboxes(uid)) == 1
+		}
+		return false
+	})
+	before := s.readySandboxes(uid)[0]
+
+	s.cloud.Stop(t)
+	// The reboot: edgecore (and the containerd it runs) stops, every shim and container
+	// dies, containerd's state directory is lost.
+	s.edge.Stop(t)
+	if err := containerd.KillShims(filepath.Join(s.runtime, "containerd.sock")); err != nil {
+		t.Fatal(err)
+	}
+	if err := containerd.RemoveState(filepath.Join(s.runtime, "state")); err != nil {
+		t.Fatal(err)
+	}
+	s.startEdge() // the cloud is still down
+	harness.WaitFor(t, "a new sandbox running the pod, with no cloud", func() bool {
+		ids := s.readySandboxes(uid)
+		return len(ids) == 1 && ids[0] != before && s.runningContainers(uid) == 1
+	})
+	if harness.Metric(s.metrics, "edgetwin_edgehub_connected") != 0 {
+		t.Fatal("edgecore says it is connected while cloudcore is down")
+	}
+
+	s.cloud = cl.StartCloudcore(s.root, s.hubPort)
+	harness.WaitFor(t, "the same pod to be Running again in the API", func() bool {
+		return s.get("pod", pod, "{.metadata.uid}") == uid && s.get("pod", pod, "{.status.phase}") == "Running" &&
+			s.get("pod", pod, "{.status.containerStatuses[0].restartCount}") != "0"
+	})
+	t.Logf("kubectl get pods -o wide after the reboot:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
+}
+
+// outageDoesNotEvict: a link outage does not evict the edge's Pods.
+func (s *podSite) outageDoesNotEvict(t *testing.T) {
+	// kube-controller-manager evicts nothing in a zone where no node is Ready (it takes that
+	// for its own connectivity problem): a healthy ordinary node, as any real cluster has,
+	// keeps the zone Normal.
+	keepNodeReady(t, "worker-1")
+	// The control group: a Pod whose author chose a 5 s toleration of the outage taints,
+	// which the autonomy policy keeps. It must be evicted, proving eviction is at work.
+	s.apply(strings.Replace(deployment("evictable"), "        effect: NoSchedule\n",
+		"        effect: NoSchedule\n      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}\n"+
+			"      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 5}\n", 1))
+	var evictable string
+	harness.WaitFor(t, "the evictable pod to run", func() bool {
+		row := s.podRow("evictable-")
+		if len(row) >= 3 && row[2] == "Running" {
+			evictable = row[0]
+			return true
+		}
+		return false
+	})
+	survivor := s.podRow("survivor-")[0]
+	uid := s.get("pod", survivor, "{.metadata.uid}")
+	restarts := s.get("pod", survivor, "{.status.containerStatuses[0].restartCount}")
+
+	s.edge.Stop(t) // the link drops; the containers keep running in their shims
+	harness.WaitFor(t, "the Node to be Unknown and tainted unreachable:NoExecute", func() bool {
+		return s.get("node", podNode, `{.status.conditions[?(@.type=="Ready")].status}`) == "Unknown" &&
+			strings.Contains(s.get("node", podNode, "{.spec.taints}"), `"key":"node.kubernetes.io/unreachable"`)
+	})
+	// Evicted: being deleted (it goes once the node is back and has stopped it, as a
+	// kubelet node's Pod would).
+	harness.WaitFor(t, "the evictable pod to be evicted", func() bool {
+		return s.get("pod", evictable, "{.metadata.deletionTimestamp}") != ""
+	})
+	if got := s.get("pod", survivor, "{.metadata.uid}"); got != uid {
+		t.Fatalf("the survivor pod is gone (uid now %q) after an outage", got)
+	}
+	if ts := s.get("pod", survivor, "{.metadata.deletionTimestamp}"); ts != "" {
+		t.Fatalf("the survivor pod is being deleted (%s) after an outage", ts)
+	}
+	s.kubectl("delete", "deployment", "evictable", "-n", "default")
+
+	s.startEdge()
+	harness.WaitFor(t, "the evicted pod to go once the node is back", func() bool {
+		_, err := cl.KubectlErr(t, "get", "pod", evictable, "-n", "default")
+		return err != nil
+	})
+	harness.WaitFor(t, "the Node Ready again with the same survivor pod running, never restarted", func() bool {
+		return s.get("node", podNode, `{.status.conditions[?(@.type=="Ready")].status}`) == "True" &&
+			s.get("pod", survivor, "{.metadata.uid}") == uid && s.get("pod", survivor, "{.status.phase}") == "Running" &&
+			s.get("pod", survivor, "{.status.containerStatuses[0].restartCount}") == restarts && s.runningContainers(uid) == 1
+	})
+	t.Logf("kubectl get pods -o wide after the outage:\n%s", s.kubectl("get", "pods", "-n", "default", "-o", "wide"))
 }
 
 // runningContainers counts the running containers (not sandboxes) of the pod with uid.
