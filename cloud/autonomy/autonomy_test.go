@@ -29,26 +29,12 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/edgetwin/edgetwin/pkg/controlplane"
+	"github.com/edgetwin/edgetwin/pkg/controlplane/cptest"
 )
 
-var k8s client.Client
+var suite cptest.Suite
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	cp, err := controlplane.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
-		return 1
-	}
-	defer func() { _ = cp.Stop() }()
-	if k8s, err = cp.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(cptest.Run(m, &suite)) }
 
 const edgeTaint = "node-role.kubernetes.io/edge"
 
@@ -68,15 +54,15 @@ func describe(ts []corev1.Toleration) []string {
 
 func TestPodsForEdgeNodesAreNeverEvictedByAnOutage(t *testing.T) {
 	ctx := context.Background()
-	if err := Ensure(ctx, k8s, edgeTaint); err != nil {
+	if err := Ensure(ctx, suite.Client, edgeTaint); err != nil {
 		t.Fatal(err)
 	}
 	// Twice: installing is idempotent (cloudcore does it at every start).
-	if err := Ensure(ctx, k8s, edgeTaint); err != nil {
+	if err := Ensure(ctx, suite.Client, edgeTaint); err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "autonomy-"}}
-	if err := k8s.Create(ctx, ns); err != nil {
+	if err := suite.Client.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	edgeToleration := corev1.Toleration{Key: edgeTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
@@ -86,7 +72,7 @@ func TestPodsForEdgeNodesAreNeverEvictedByAnOutage(t *testing.T) {
 		probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "probe"},
 			Spec: corev1.PodSpec{Tolerations: []corev1.Toleration{edgeToleration},
 				Containers: []corev1.Container{{Name: "app", Image: "edgetwin.dev/workload:1"}}}}
-		if err := k8s.Create(ctx, probe, client.DryRunAll); err != nil {
+		if err := suite.Client.Create(ctx, probe, client.DryRunAll); err != nil {
 			t.Fatal(err)
 		}
 		if slices.Contains(describe(probe.Spec.Tolerations), "node.kubernetes.io/unreachable:NoExecute:forever") {
@@ -121,7 +107,7 @@ func TestPodsForEdgeNodesAreNeverEvictedByAnOutage(t *testing.T) {
 				Spec: corev1.PodSpec{Tolerations: tc.tolerations,
 					Containers: []corev1.Container{{Name: "app", Image: "edgetwin.dev/workload:1"}}},
 			}
-			if err := k8s.Create(ctx, pod); err != nil {
+			if err := suite.Client.Create(ctx, pod); err != nil {
 				t.Fatal(err)
 			}
 			if got := describe(pod.Spec.Tolerations); fmt.Sprint(got) != fmt.Sprint(tc.want) {

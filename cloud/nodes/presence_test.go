@@ -33,42 +33,22 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/cloud/nodestatus"
 	"github.com/edgetwin/edgetwin/pkg/controlplane"
+	"github.com/edgetwin/edgetwin/pkg/controlplane/cptest"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
-var (
-	k8s client.Client // talks to the API server directly
-	cfg *rest.Config
-)
+var suite cptest.Suite
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	cp, err := controlplane.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
-		return 1
-	}
-	defer func() { _ = cp.Stop() }()
-	cfg = cp.Config
-	if k8s, err = cp.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(cptest.Run(m, &suite)) }
 
 // rig runs Presence in its own manager with a real session tracker.
 type rig struct {
@@ -84,7 +64,7 @@ func start(t *testing.T, opts Options) *rig {
 		t.Fatal(err)
 	}
 	// Each test runs its own manager, so the controller name repeats within the process.
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+	mgr, err := ctrl.NewManager(suite.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: new(true)}})
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +93,10 @@ func edgeNode(t *testing.T, name string, mutate ...func(*v1alpha1.EdgeNode)) *v1
 	for _, m := range mutate {
 		m(e)
 	}
-	if err := k8s.Create(context.Background(), e); err != nil {
+	if err := suite.Client.Create(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), e) })
+	t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), e) })
 	return e
 }
 
@@ -144,7 +124,7 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 
 func getNode(name string) (*corev1.Node, error) {
 	n := &corev1.Node{}
-	return n, k8s.Get(context.Background(), types.NamespacedName{Name: name}, n)
+	return n, suite.Client.Get(context.Background(), types.NamespacedName{Name: name}, n)
 }
 
 func ready(n *corev1.Node) (corev1.ConditionStatus, string) {
@@ -212,15 +192,15 @@ func TestAnEdgeNodeGetsANodeThatFollowsItsLink(t *testing.T) {
 
 	// An EdgeNode's labels and taints follow it; taints someone else added stay.
 	node.Spec.Taints = append(node.Spec.Taints, corev1.Taint{Key: "node.kubernetes.io/unreachable", Effect: corev1.TaintEffectNoExecute})
-	if err := k8s.Update(context.Background(), node); err != nil {
+	if err := suite.Client.Update(context.Background(), node); err != nil {
 		t.Fatal(err)
 	}
-	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(edge), edge); err != nil {
+	if err := suite.Client.Get(context.Background(), client.ObjectKeyFromObject(edge), edge); err != nil {
 		t.Fatal(err)
 	}
 	edge.Spec.Labels = map[string]string{"site": "plant-2"}
 	edge.Spec.Taints = nil
-	if err := k8s.Update(context.Background(), edge); err != nil {
+	if err := suite.Client.Update(context.Background(), edge); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the Node follows the EdgeNode's labels and taints", func() (bool, string) {
@@ -252,7 +232,7 @@ func waitLease(t *testing.T, name string, after *metav1.MicroTime) *coordination
 	t.Helper()
 	lease := &coordinationv1.Lease{}
 	eventually(t, "the Lease is renewed", func() (bool, string) {
-		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: LeaseNamespace, Name: name}, lease)
+		err := suite.Client.Get(context.Background(), types.NamespacedName{Namespace: LeaseNamespace, Name: name}, lease)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -320,10 +300,10 @@ func TestNodeStatusReportsReachTheNodeBeforeTheyAreDone(t *testing.T) {
 func TestANodeEdgetwinDidNotMakeIsLeftAlone(t *testing.T) {
 	r := start(t, Options{})
 	foreign := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: unique("presence-c"), Labels: map[string]string{"owner": "kubelet"}}}
-	if err := k8s.Create(context.Background(), foreign); err != nil {
+	if err := suite.Client.Create(context.Background(), foreign); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), foreign) })
+	t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), foreign) })
 	edge := edgeNode(t, "presence-c")
 	r.tracker.Connected(edge.Name, wire.AgentInfo{Version: "v1"}, wire.ProtocolVersion)
 	// A second, owned node shows the writers are working while the foreign one is untouched.
@@ -339,14 +319,14 @@ func TestANodeEdgetwinDidNotMakeIsLeftAlone(t *testing.T) {
 	if s, _ := ready(n); s != "" || slices.Contains(taintIDs(n), TaintKey+":NoSchedule") || role || len(n.Labels) != 1 {
 		t.Errorf("the foreign Node was changed: labels %v taints %v Ready %q", n.Labels, n.Spec.Taints, s)
 	}
-	err = k8s.Get(context.Background(), types.NamespacedName{Namespace: LeaseNamespace, Name: foreign.Name}, &coordinationv1.Lease{})
+	err = suite.Client.Get(context.Background(), types.NamespacedName{Namespace: LeaseNamespace, Name: foreign.Name}, &coordinationv1.Lease{})
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("a Lease was written for the foreign Node: %v", err)
 	}
 }
 
 func TestEveryWriteSpendsTheSharedBudget(t *testing.T) {
-	reqs, err := controlplane.NewRequests(cfg)
+	reqs, err := controlplane.NewRequests(suite.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,18 +70,28 @@ func (p *Pods) List(ctx context.Context, node string) ([]hub.Object, error) {
 
 // Get implements hub.Projection.
 func (p *Pods) Get(ctx context.Context, node string, ref wire.ObjectRef) (hub.Object, bool, error) {
-	pod := &corev1.Pod{}
-	if err := p.Reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, pod); err != nil {
-		if apierrors.IsNotFound(err) {
-			return hub.Object{}, false, nil
-		}
+	pod, err := podFor(ctx, p.Reader, node, ref)
+	if pod == nil || err != nil {
 		return hub.Object{}, false, err
-	}
-	if !runsOn(pod, node) {
-		return hub.Object{}, false, nil
 	}
 	o, err := podObject(pod)
 	return o, err == nil, err
+}
+
+// podFor returns the Pod named by ref (a Pod's or a token's, named after its Pod) if node should
+// run it, or nil.
+func podFor(ctx context.Context, r client.Reader, node string, ref wire.ObjectRef) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if !runsOn(pod, node) {
+		return nil, nil
+	}
+	return pod, nil
 }
 
 // podsOn lists the Pods node should run.

@@ -91,15 +91,9 @@ func (t *Tokens) List(ctx context.Context, node string) ([]hub.Object, error) {
 
 // Get implements hub.Projection.
 func (t *Tokens) Get(ctx context.Context, node string, ref wire.ObjectRef) (hub.Object, bool, error) {
-	pod := &corev1.Pod{}
-	if err := t.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, pod); err != nil {
-		if apierrors.IsNotFound(err) {
-			return hub.Object{}, false, nil
-		}
+	pod, err := podFor(ctx, t.Client, node, ref)
+	if pod == nil || err != nil {
 		return hub.Object{}, false, err
-	}
-	if !runsOn(pod, node) {
-		return hub.Object{}, false, nil
 	}
 	return t.token(ctx, node, pod)
 }

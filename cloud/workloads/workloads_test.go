@@ -30,44 +30,24 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/cloud/hub"
 	"github.com/edgetwin/edgetwin/cloud/statuswrite"
 	"github.com/edgetwin/edgetwin/pkg/controlplane"
+	"github.com/edgetwin/edgetwin/pkg/controlplane/cptest"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
-var (
-	k8s client.Client
-	cfg *rest.Config
-)
+var suite cptest.Suite
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	cp, err := controlplane.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
-		return 1
-	}
-	defer func() { _ = cp.Stop() }()
-	cfg = cp.Config
-	if k8s, err = cp.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(cptest.Run(m, &suite)) }
 
 // changes records what the projections said changed.
 type changes struct {
@@ -134,7 +114,7 @@ func start(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+	mgr, err := ctrl.NewManager(suite.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: new(true)}})
 	if err != nil {
 		t.Fatal(err)
@@ -169,12 +149,12 @@ func start(t *testing.T) *rig {
 		t.Fatal("the cache did not sync")
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "workloads-"}}
-	if err := k8s.Create(ctx, ns); err != nil {
+	if err := suite.Client.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	r.ns = ns.Name
 	// No kube-controller-manager here: make the default service account the Pods' tokens need.
-	if err := k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "default"}}); err != nil {
+	if err := suite.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "default"}}); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -299,11 +279,11 @@ func TestANodeHoldsItsPodsAndOnlyWhatTheyUse(t *testing.T) {
 	// A change to a Secret reaches the nodes whose Pods use it, and no other.
 	r.changes.reset()
 	s := &corev1.Secret{}
-	if err := k8s.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: "creds"}, s); err != nil {
+	if err := suite.Client.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: "creds"}, s); err != nil {
 		t.Fatal(err)
 	}
 	s.Data["password"] = []byte("rotated")
-	if err := k8s.Update(ctx, s); err != nil {
+	if err := suite.Client.Update(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "node-a was told the Secret changed", func() (bool, string) {
@@ -316,7 +296,7 @@ func TestANodeHoldsItsPodsAndOnlyWhatTheyUse(t *testing.T) {
 
 func mustCreate(t *testing.T, o client.Object) {
 	t.Helper()
-	if err := k8s.Create(context.Background(), o); err != nil {
+	if err := suite.Client.Create(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -339,7 +319,7 @@ func TestPodsGetABoundTokenThatIsRenewedBeforeItExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := &corev1.Pod{}
-	if err := k8s.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: "app"}, pod); err != nil {
+	if err := suite.Client.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: "app"}, pod); err != nil {
 		t.Fatal(err)
 	}
 	if tok.Token == "" || tok.PodUID != string(pod.UID) || tok.ServiceAccount != "default" || !tok.ExpirationTimestamp.After(time.Now()) {
@@ -370,7 +350,7 @@ func TestEdgeReportsBecomePodStatus(t *testing.T) {
 	// The scheduler's condition must survive the edge's writes.
 	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
 	pod.Status.Phase = corev1.PodPending
-	if err := k8s.Status().Update(ctx, pod); err != nil {
+	if err := suite.Client.Status().Update(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
 
@@ -394,7 +374,7 @@ func TestEdgeReportsBecomePodStatus(t *testing.T) {
 	}
 	get := func() *corev1.Pod {
 		p := &corev1.Pod{}
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+		if err := suite.Client.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
 			t.Fatal(err)
 		}
 		return p
@@ -442,7 +422,7 @@ func TestADeletedPodGoesOnceItsNodeLetItGo(t *testing.T) {
 	ctx := context.Background()
 	edge := &v1alpha1.EdgeNode{ObjectMeta: metav1.ObjectMeta{Name: r.node("node-d")}}
 	mustCreate(t, edge)
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), edge) })
+	t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), edge) })
 	pod := edgePod(r.ns, "leaving", r.node("node-d"))
 	// A finalizer-free Pod with a grace period is what a kubelet would have to finish deleting.
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
@@ -450,23 +430,23 @@ func TestADeletedPodGoesOnceItsNodeLetItGo(t *testing.T) {
 	ref := wire.ObjectRef{Kind: wire.KindPod, Namespace: r.ns, Name: "leaving"}
 	r.hub.set(r.node("node-d"), false, ref, true) // offline, holding it
 
-	if err := k8s.Delete(ctx, pod); err != nil {
+	if err := suite.Client.Delete(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the Pod is Terminating", func() (bool, string) {
 		p := &corev1.Pod{}
-		err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), p)
+		err := suite.Client.Get(ctx, client.ObjectKeyFromObject(pod), p)
 		return err == nil && p.DeletionTimestamp != nil, fmt.Sprint(err)
 	})
 	r.hub.set(r.node("node-d"), true, ref, true) // back, still stopping it
 	// Give the terminator several rechecks with the node holding the Pod; it must stay.
 	time.Sleep(300 * time.Millisecond)
-	if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}); err != nil {
+	if err := suite.Client.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}); err != nil {
 		t.Fatalf("the Pod went while its node still held it: %v", err)
 	}
 	r.hub.set(r.node("node-d"), true, ref, false) // the edge acknowledged the delete
 	eventually(t, "the Pod is gone", func() (bool, string) {
-		err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{})
+		err := suite.Client.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }
