@@ -94,6 +94,10 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	r.p.status.Mark(edge.Name, nil)
+	if _, seen := r.p.links.State(edge.Name); !seen && r.p.inStartupGrace() {
+		// Look again when the grace ends, in case the agent never comes back.
+		return ctrl.Result{RequeueAfter: r.p.opts.StartupGrace - r.p.opts.Clock.Since(r.p.started)}, nil
+	}
 	return ctrl.Result{}, nil
 }
 

@@ -95,6 +95,11 @@ type Options struct {
 	// GracePeriod is kube-controller-manager's --node-monitor-grace-period, so cloudcore can warn
 	// when renewals grow slower than it; default 50s.
 	GracePeriod time.Duration
+	// StartupGrace is how long after cloudcore starts a Node's Ready condition is left as an
+	// earlier cloudcore wrote it while its agent has not reconnected yet, so that a restart of
+	// cloudcore does not flip every node to Unknown and back (two writes per node, and
+	// kube-controller-manager's taints in between); default 2m, as the EdgeNode controller's.
+	StartupGrace time.Duration
 	// Registerer receives the metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	// Log is the logger.
@@ -117,6 +122,7 @@ type Presence struct {
 	reported map[string]*wire.NodeStatusReport // newest NodeStatus report per node
 	renewed  map[string]time.Time              // when each connected node's Lease was last renewed
 	warned   bool
+	started  time.Time
 }
 
 // New makes Presence; c must read from the manager's cache.
@@ -139,7 +145,10 @@ func New(c client.Client, links Links, opts Options) *Presence {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	p := &Presence{client: c, links: links, opts: opts,
+	if opts.StartupGrace <= 0 {
+		opts.StartupGrace = 2 * time.Minute
+	}
+	p := &Presence{client: c, links: links, opts: opts, started: opts.Clock.Now(),
 		reported: map[string]*wire.NodeStatusReport{}, renewed: map[string]time.Time{},
 		gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgetwin_node_lease_renew_interval_seconds",
 			Help: "How often each connected edge node's Lease is renewed: the configured interval, " +

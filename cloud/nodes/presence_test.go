@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ func TestMain(m *testing.M) { os.Exit(cptest.Run(m, &suite)) }
 type rig struct {
 	p       *Presence
 	tracker *nodestatus.Tracker
+	stop    func() // stops the manager (also done at cleanup)
 }
 
 func start(t *testing.T, opts Options) *rig {
@@ -78,13 +80,17 @@ func start(t *testing.T, opts Options) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	return &rig{p: p, tracker: tracker}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &rig{p: p, tracker: tracker, stop: stop}
 }
 
 func edgeNode(t *testing.T, name string, mutate ...func(*v1alpha1.EdgeNode)) *v1alpha1.EdgeNode {
@@ -381,4 +387,28 @@ func TestRenewIntervalStretchesWithTheFleet(t *testing.T) {
 			t.Errorf("RenewInterval(%d) = %v, want %v", tc.nodes, got, tc.want)
 		}
 	}
+}
+
+func TestACloudcoreRestartLeavesReadyAloneWhileNodesReconnect(t *testing.T) {
+	first := start(t, Options{})
+	edge := edgeNode(t, "restart")
+	first.tracker.Connected(edge.Name, wire.AgentInfo{Version: "v1"}, wire.ProtocolVersion)
+	waitReady(t, edge.Name, corev1.ConditionTrue, ReasonConnected)
+	first.stop()
+
+	// A new cloudcore that has not heard from the node yet leaves Ready as it was; another node,
+	// new to it and with no Ready at all, shows that its writers run meanwhile.
+	second := start(t, Options{StartupGrace: time.Hour})
+	other := edgeNode(t, "restart-other")
+	waitReady(t, other.Name, corev1.ConditionUnknown, ReasonNeverConnected)
+	if n, err := getNode(edge.Name); err != nil {
+		t.Fatal(err)
+	} else if s, r := ready(n); s != corev1.ConditionTrue {
+		t.Fatalf("Ready = %s (%s) during the startup grace, want True kept", s, r)
+	}
+	second.stop()
+
+	// Past the grace, a node that did not come back is Unknown.
+	start(t, Options{StartupGrace: time.Nanosecond})
+	waitReady(t, edge.Name, corev1.ConditionUnknown, ReasonNeverConnected)
 }

@@ -140,6 +140,10 @@ func (p *Presence) writeStatus(ctx context.Context, name string, budget statuswr
 		}
 	}
 	link, seen := p.links.State(name)
+	if !seen && p.inStartupGrace() && hasReady(node) {
+		// Not reconnected yet since cloudcore started: keep what the last cloudcore wrote.
+		return statuswrite.Unchanged, nil
+	}
 	if node.Status.NodeInfo.KubeletVersion == "" && link.Agent.Version != "" {
 		// kubectl's VERSION column shows the agent rather than nothing.
 		node.Status.NodeInfo.KubeletVersion = "edgecore-" + strings.TrimPrefix(link.Agent.Version, "edgecore-")
@@ -159,6 +163,20 @@ func (p *Presence) writeStatus(ctx context.Context, name string, budget statuswr
 		return statuswrite.Failed, err
 	}
 	return statuswrite.Patched, nil
+}
+
+// inStartupGrace reports whether cloudcore started less than StartupGrace ago.
+func (p *Presence) inStartupGrace() bool {
+	return p.opts.Clock.Since(p.started) < p.opts.StartupGrace
+}
+
+func hasReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return true
+		}
+	}
+	return false
 }
 
 // ownNode returns the Node edgetwin made for the EdgeNode name, or nil and what to do instead:
