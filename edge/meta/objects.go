@@ -43,11 +43,24 @@ func (s *Store) PutObject(ref wire.ObjectRef, body []byte) error {
 	if ref.Version == "" {
 		return fmt.Errorf("%w: object %s has no version", ErrInvalid, ref.Key())
 	}
+	return s.write(func(tx *gorm.DB) error { return putObject(tx, ref, body) })
+}
+
+// PutObject is Store.PutObject inside this transaction: the object is held only if the
+// transaction commits.
+func (t *Tx) PutObject(ref wire.ObjectRef, body []byte) error {
+	if err := checkRef(ref); err != nil {
+		return err
+	}
+	if ref.Version == "" {
+		return fmt.Errorf("%w: object %s has no version", ErrInvalid, ref.Key())
+	}
+	return putObject(t.tx, ref, body)
+}
+
+func putObject(tx *gorm.DB, ref wire.ObjectRef, body []byte) error {
 	row := objectRow{Kind: string(ref.Kind), Namespace: ref.Namespace, Name: ref.Name, Version: ref.Version, Body: body}
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error
-	})
-	if err != nil {
+	if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error; err != nil {
 		return fmt.Errorf("storing object %s: %w", ref, err)
 	}
 	return nil
@@ -59,10 +72,20 @@ func (s *Store) DeleteObject(ref wire.ObjectRef) error {
 	if err := checkRef(ref); err != nil {
 		return err
 	}
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		return tx.Where("kind = ? AND namespace = ? AND name = ?", string(ref.Kind), ref.Namespace, ref.Name).
-			Delete(&objectRow{}).Error
-	})
+	return s.write(func(tx *gorm.DB) error { return deleteObject(tx, ref) })
+}
+
+// DeleteObject is Store.DeleteObject inside this transaction.
+func (t *Tx) DeleteObject(ref wire.ObjectRef) error {
+	if err := checkRef(ref); err != nil {
+		return err
+	}
+	return deleteObject(t.tx, ref)
+}
+
+func deleteObject(tx *gorm.DB, ref wire.ObjectRef) error {
+	err := tx.Where("kind = ? AND namespace = ? AND name = ?", string(ref.Kind), ref.Namespace, ref.Name).
+		Delete(&objectRow{}).Error
 	if err != nil {
 		return fmt.Errorf("deleting object %s: %w", ref.Key(), err)
 	}

@@ -43,7 +43,7 @@ func (s *Store) Enqueue(kind, namespace, name, key string, body []byte) (uint64,
 		return 0, err
 	}
 	var seq uint64
-	err := s.db.Transaction(func(tx *gorm.DB) error {
+	err := s.write(func(tx *gorm.DB) error {
 		var err error
 		seq, err = enqueue(tx, kind, namespace, name, key, body)
 		return err
@@ -123,16 +123,25 @@ func (s *Store) Ack(upTo uint64) error {
 	if upTo == 0 {
 		return nil
 	}
-	err := s.db.Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("seq <= ?", upTo).Delete(&outboxRow{}).Error; err != nil {
-			return fmt.Errorf("removing acked reports: %w", err)
-		}
-		if err := raiseCounter(tx, counterAckedSeq, upTo); err != nil {
-			return err
-		}
-		return raiseCounter(tx, counterLastSeq, upTo)
-	})
-	if err != nil {
+	return s.write(func(tx *gorm.DB) error { return ack(tx, upTo) })
+}
+
+// Ack is Store.Ack inside this transaction.
+func (t *Tx) Ack(upTo uint64) error {
+	if upTo == 0 {
+		return nil
+	}
+	return ack(t.tx, upTo)
+}
+
+func ack(tx *gorm.DB, upTo uint64) error {
+	if err := tx.Where("seq <= ?", upTo).Delete(&outboxRow{}).Error; err != nil {
+		return fmt.Errorf("acking reports up to %d: removing acked reports: %w", upTo, err)
+	}
+	if err := raiseCounter(tx, counterAckedSeq, upTo); err != nil {
+		return fmt.Errorf("acking reports up to %d: %w", upTo, err)
+	}
+	if err := raiseCounter(tx, counterLastSeq, upTo); err != nil {
 		return fmt.Errorf("acking reports up to %d: %w", upTo, err)
 	}
 	return nil

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/driver/sqlite"
@@ -42,6 +44,15 @@ var ErrInvalid = errors.New("invalid argument")
 // Store is the edge's local database. It is safe for concurrent use.
 type Store struct {
 	db *gorm.DB
+
+	// writeMu serialises this process's write transactions in Go. SQLite allows one writer
+	// anyway, but a writer that finds the lock taken waits in SQLite's busy handler, which
+	// sleeps in steps of up to 100 ms and lets a newcomer overtake it: under a burst of commits
+	// one component could starve another for the length of the burst. A Go mutex queues the
+	// writers and wakes the next one as soon as a commit returns.
+	writeMu sync.Mutex
+	// commits counts write transactions committed (Commits).
+	commits atomic.Uint64
 }
 
 // Open opens (creating it if needed) the database at path and brings its schema up to date.
@@ -119,6 +130,24 @@ func (s *Store) checkPragmas(journalMode string) error {
 	}
 	return nil
 }
+
+// write runs fn in one write transaction, committed if fn returns nil. Every write of the
+// store goes through it: one call, one commit, one fsync with synchronous=FULL, which is why
+// callers that have several things to write give them to one Update.
+func (s *Store) write(fn func(tx *gorm.DB) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.db.Transaction(fn); err != nil {
+		return err
+	}
+	s.commits.Add(1)
+	return nil
+}
+
+// Commits returns how many write transactions this Store has committed since it was opened
+// (schema migrations aside). Each is one synchronous write to disk, so it is what group commit
+// saves and what tests count.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // Close closes the database. The store must not be used afterwards.
 func (s *Store) Close() error {

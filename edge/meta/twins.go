@@ -55,8 +55,10 @@ type DeviceState struct {
 	At int64
 }
 
-// Tx is one transaction over the twin tables and the outbox: what is written through it is
-// committed together or not at all.
+// Tx is one write transaction over the store — objects, twin tables, outbox and acks: what is
+// written through it is committed together or not at all, with one synchronous write to disk.
+// Components that have several things to write (a batch of messages from the cloud, a burst of
+// mapper reports) write them through one Tx: that is the edge's group commit.
 type Tx struct {
 	tx *gorm.DB
 }
@@ -64,7 +66,7 @@ type Tx struct {
 // Update runs fn in one transaction, committed if fn returns nil and rolled back otherwise (fn's
 // error is returned wrapped). A crash before the commit leaves nothing of fn's writes.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	err := s.db.Transaction(func(tx *gorm.DB) error { return fn(&Tx{tx: tx}) })
+	err := s.write(func(tx *gorm.DB) error { return fn(&Tx{tx: tx}) })
 	if err != nil {
 		return fmt.Errorf("updating the edge database: %w", err)
 	}
