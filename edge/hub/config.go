@@ -98,6 +98,27 @@ type Listener interface {
 	ObjectDeleted(ref wire.ObjectRef)
 }
 
+// Change is one object the hub stored or deleted.
+type Change struct {
+	// Ref names the object; for a stored one it carries the version stored.
+	Ref wire.ObjectRef
+	// Body is the stored content; nil for a deletion. The listener must not keep it beyond the
+	// call without copying it.
+	Body []byte
+	// Deleted is true when the object was deleted (or found absent).
+	Deleted bool
+}
+
+// BatchListener is a Listener that can take every object change of one commit in one call, in
+// the order the cloud sent them, so that it too can write what it derives from them in one
+// transaction. The hub calls ObjectsChanged instead of ObjectStored and ObjectDeleted on a
+// Listener that implements it, with the same guarantees: after the commit, before the acks.
+type BatchListener interface {
+	Listener
+	// ObjectsChanged is called after the changes were committed, in the cloud's order.
+	ObjectsChanged(changes []Change)
+}
+
 // withDefaults checks the config and fills in the defaults.
 func (c Config) withDefaults() (Config, *url.URL, error) {
 	u, err := url.Parse(c.URL)

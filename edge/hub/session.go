@@ -156,15 +156,53 @@ func (s *session) handshake() error {
 	return nil
 }
 
-// read handles the cloud's messages until the connection breaks.
+// inQueueSize bounds the messages read from the cloud and waiting for their commit. When it is
+// full the reader waits, which stops reading from the cloud.
+const inQueueSize = 256
+
+// read handles the cloud's messages until the connection breaks. A reader goroutine reads and
+// decodes ahead while this goroutine commits: every message that arrived during a commit goes
+// into the next one (group commit), so a burst from the cloud costs a few synchronous writes
+// to disk rather than one per message, and nothing is acked before the commit holding it.
 func (s *session) read() error {
-	for {
-		s.refreshReadDeadline()
-		m, err := s.receive()
-		if err != nil {
-			return err
+	in := make(chan *wire.Message, inQueueSize)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(in)
+		for {
+			s.refreshReadDeadline()
+			m, err := s.receive()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case in <- m:
+			case <-s.done:
+				readErr <- errSessionEnded
+				return
+			}
 		}
-		if err := s.handle(m); err != nil {
+	}()
+	for {
+		m, ok := <-in
+		if !ok {
+			return <-readErr
+		}
+		batch := []*wire.Message{m}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, m)
+			default:
+				break drain
+			}
+		}
+		if err := s.handleBatch(batch); err != nil {
 			return err
 		}
 	}

@@ -51,13 +51,16 @@ type Stats struct {
 	MessagesIn, BytesIn, MessagesOut, BytesOut uint64
 	// ProtocolErrors counts sessions dropped because of what the cloud sent.
 	ProtocolErrors uint64
+	// Commits counts the transactions that stored messages from the cloud: one per batch of
+	// messages read while the previous batch was being committed, not one per message.
+	Commits uint64
 }
 
 // counters are the live values behind Stats.
 type counters struct {
 	connected, synced                                 atomic.Bool
 	dials, messagesIn, bytesIn, messagesOut, bytesOut atomic.Uint64
-	protocolErrors                                    atomic.Uint64
+	protocolErrors, commits                           atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -70,6 +73,7 @@ func (c *counters) snapshot() Stats {
 		MessagesOut:    c.messagesOut.Load(),
 		BytesOut:       c.bytesOut.Load(),
 		ProtocolErrors: c.protocolErrors.Load(),
+		Commits:        c.commits.Load(),
 	}
 	if s.Dials > 0 {
 		s.Reconnects = s.Dials - 1
