@@ -113,9 +113,16 @@ type DeviceTwin struct {
 	deltas map[string]bool
 	// members are the membership changes not yet announced.
 	members map[string]*memberChange
-	// beforeCommit, if set (by tests), runs at the end of every report's transaction; an error
+	// beforeCommit, if set (by tests), runs at the end of every batch's transaction; an error
 	// rolls the transaction back, as a crash before the commit would.
 	beforeCommit func() error
+
+	// queueMu guards the requests waiting for the worker (see batch.go) and serving, which is
+	// true while the worker runs. It is taken after mu, never before.
+	queueMu sync.Mutex
+	queue   []*request
+	serving bool
+	work    chan struct{}
 
 	wake    chan struct{}
 	done    chan struct{}
@@ -176,6 +183,7 @@ func New(cfg Config) (*DeviceTwin, error) {
 		deltas:  map[string]bool{},
 		members: map[string]*memberChange{},
 		wake:    make(chan struct{}, 1),
+		work:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		refused: map[string]*atomic.Uint64{},
 	}
@@ -380,71 +388,6 @@ func twinReport(mp *v1alpha1.ModelProperty, r meta.Twin, version string) wire.Tw
 	return rep
 }
 
-// ObjectStored learns of a device stored by EdgeHub: a new device is announced, and a changed
-// desired value is sent to the mapper as a delta. Other kinds are ignored.
-func (t *DeviceTwin) ObjectStored(ref wire.ObjectRef, body []byte) {
-	if ref.Kind != wire.KindDevice {
-		return
-	}
-	var dev wire.Device
-	if err := json.Unmarshal(body, &dev); err != nil {
-		t.log.Error(err, "Ignoring a device whose body cannot be read", "device", ref.String())
-		return
-	}
-	id := deviceID(ref.Namespace, ref.Name)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	d, known := t.devices[id]
-	if !known {
-		d = &device{namespace: ref.Namespace, name: ref.Name, twins: map[string]meta.Twin{}}
-	}
-	recreated := known && d.body.UID != dev.UID
-	if recreated {
-		// The old device's reported values and state are not this one's.
-		if err := t.cfg.Store.Update(func(tx *meta.Tx) error { return tx.DeleteDevice(ref.Namespace, ref.Name) }); err != nil {
-			t.log.Error(err, "Could not drop the twins of a re-created device; they are replaced", "device", id)
-		}
-		d = &device{namespace: ref.Namespace, name: ref.Name, twins: map[string]meta.Twin{}}
-	}
-	if err := t.applyLocked(d, ref.Version, dev); err != nil {
-		// The object is stored; the next start rebuilds the twins from it.
-		t.log.Error(err, "Could not store the twins of a device", "device", ref.String())
-		return
-	}
-	t.devices[id] = d
-	t.devicesGauge.Store(int64(len(t.devices)))
-	if !known || recreated {
-		if recreated {
-			t.memberRemovedLocked(ref.Namespace, ref.Name)
-		}
-		t.memberAddedLocked(ref.Namespace, ref.Name)
-	}
-	t.deltas[id] = true
-	t.signal()
-}
-
-// ObjectDeleted forgets a deleted device and its twins, and announces it.
-func (t *DeviceTwin) ObjectDeleted(ref wire.ObjectRef) {
-	if ref.Kind != wire.KindDevice {
-		return
-	}
-	id := deviceID(ref.Namespace, ref.Name)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.cfg.Store.Update(func(tx *meta.Tx) error { return tx.DeleteDevice(ref.Namespace, ref.Name) }); err != nil {
-		// The object is gone from the store; the next start drops these rows.
-		t.log.Error(err, "Could not delete the twins of a device", "device", id)
-	}
-	if _, ok := t.devices[id]; !ok {
-		return
-	}
-	delete(t.devices, id)
-	delete(t.deltas, id)
-	t.devicesGauge.Store(int64(len(t.devices)))
-	t.memberRemovedLocked(ref.Namespace, ref.Name)
-	t.signal()
-}
-
 func (t *DeviceTwin) memberAddedLocked(namespace, name string) {
 	id := deviceID(namespace, name)
 	if c := t.members[id]; c != nil {
@@ -495,8 +438,13 @@ func (t *DeviceTwin) Start(ctx context.Context) error {
 		{DeviceTopic("+", "+", OpStateUpdate), t.handleDevice},
 		{NodeTopic(t.cfg.NodeName, OpMembershipGet), t.handleMembershipGet},
 	}
+	// From now on the worker serves the writes, so that the handlers return at once.
+	t.queueMu.Lock()
+	t.serving = true
+	t.queueMu.Unlock()
 	for _, s := range subs {
 		if err := t.cfg.Bus.Subscribe(s.filter, s.handler); err != nil {
+			t.stopServing()
 			return fmt.Errorf("subscribing to %s: %w", s.filter, err)
 		}
 	}
@@ -513,7 +461,10 @@ func (t *DeviceTwin) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.stopped.Store(true)
+			t.stopServing()
 			return
+		case <-t.work:
+			t.serveQueued()
 		case <-t.wake:
 			t.flush()
 		}
@@ -603,213 +554,23 @@ func (t *DeviceTwin) handleDevice(topic string, payload []byte) {
 		t.log.V(1).Info("Ignoring a message on a topic that names no device", "topic", topic)
 		return
 	}
-	switch op {
-	case OpTwinUpdate:
-		t.handleTwinUpdate(ns, name, payload)
-	case OpTwinGet:
-		t.handleTwinGet(ns, name, payload)
-	case OpStateUpdate:
-		t.handleStateUpdate(ns, name, payload)
-	}
+	// Queued for the worker, which writes a burst in one transaction and answers once it
+	// committed; this handler runs on the bus's dispatch goroutine and must return quickly.
+	t.submit(&request{op: op, ns: ns, name: name, payload: payload, now: t.now()}, false)
 }
 
-// handleTwinUpdate checks the reported values against the device's model and stores the
-// accepted ones with their outbox reports in one transaction. Values that do not fit are
-// refused by name in a 400 result; the others are still accepted.
-func (t *DeviceTwin) handleTwinUpdate(ns, name string, payload []byte) {
-	resultTopic := DeviceTopic(ns, name, OpTwinUpdateResult)
-	now := t.now()
-	u, err := ParseUpdate(payload)
-	if err != nil {
-		t.refuse(resultTopic, EventID(payload), now, requestRefusal(err), err, false)
+// handleMembershipGet answers with every device of the node and its twins, in order with the
+// writes queued before it.
+func (t *DeviceTwin) handleMembershipGet(_ string, payload []byte) {
+	if t.stopped.Load() {
 		return
 	}
-	t.mu.Lock()
-	d := t.devices[deviceID(ns, name)]
-	if d == nil {
-		t.mu.Unlock()
-		t.refuse(resultTopic, u.EventID, now, RefusedUnknownDevice, unknownDevice(ns, name), false)
-		return
-	}
-	var accepted []meta.Twin
-	var problems []string
-	for _, prop := range slices.Sorted(maps.Keys(u.Twin)) {
-		value := *u.Twin[prop].Actual.Value
-		mp := d.props[prop]
-		if mp == nil {
-			t.countRefusal(v1alpha1.ReasonUnknownProperty, 1)
-			problems = append(problems, fmt.Sprintf("property %q: the device's model has no property of this name", prop))
-			continue
-		}
-		if p := property.CheckValue(mp, value); p != nil {
-			t.countRefusal(p.Reason, 1)
-			problems = append(problems, p.Error())
-			continue
-		}
-		r := d.twins[prop]
-		r.Reported = &value
-		r.ReportedAt = now
-		accepted = append(accepted, r)
-	}
-	result := Result{BaseMessage: t.base(u.EventID, now), Version: d.version}
-	var doc *Document
-	if len(accepted) > 0 {
-		err := t.cfg.Store.Update(func(tx *meta.Tx) error {
-			for _, r := range accepted {
-				if err := tx.PutTwin(r); err != nil {
-					return err
-				}
-				body, err := json.Marshal(twinReport(d.props[r.Property], r, d.version))
-				if err != nil {
-					return fmt.Errorf("encoding the report of %s: %w", r.Property, err)
-				}
-				if _, err := tx.Enqueue(wire.ReportKindDeviceTwin, ns, name, r.Property, body); err != nil {
-					return err
-				}
-			}
-			if t.beforeCommit != nil {
-				return t.beforeCommit()
-			}
-			return nil
-		})
-		if err != nil {
-			t.mu.Unlock()
-			t.log.Error(err, "Could not store a twin update", "device", deviceID(ns, name))
-			t.countRefusal(RefusedStoreFailed, uint64(len(accepted)))
-			reason := fmt.Errorf("%w: the edge could not store the update, nothing changed; send it again", ErrInternal)
-			t.publish(resultTopic, Result{BaseMessage: t.base(u.EventID, now), Code: Code(reason), Reason: reason.Error()})
-			return
-		}
-		doc = &Document{BaseMessage: t.base(u.EventID, now), Twin: map[string]*Doc{}}
-		result.Twin = map[string]*MsgTwin{}
-		for _, r := range accepted {
-			doc.Twin[r.Property] = &Doc{Last: msgTwin(d.props[r.Property], d.twins[r.Property]), Current: msgTwin(d.props[r.Property], r)}
-			d.twins[r.Property] = r
-			result.Twin[r.Property] = msgTwin(d.props[r.Property], r)
-		}
-		t.reportsAccepted.Add(uint64(len(accepted)))
-	}
-	t.mu.Unlock()
-	if len(accepted) > 0 {
-		t.cfg.Notify()
-	}
-	if len(problems) > 0 {
-		err := fmt.Errorf("%w: %s", ErrBadRequest, strings.Join(problems, "; "))
-		result.Code, result.Reason = Code(err), err.Error()
-	}
-	t.publish(resultTopic, result)
-	if doc != nil {
-		t.publish(DeviceTopic(ns, name, OpTwinUpdateDocument), doc)
-	}
-}
-
-// handleTwinGet answers with every twin of the device.
-func (t *DeviceTwin) handleTwinGet(ns, name string, payload []byte) {
-	resultTopic := DeviceTopic(ns, name, OpTwinGetResult)
-	now := t.now()
-	r, err := ParseRequest(payload)
-	if err != nil {
-		t.publish(resultTopic, Result{BaseMessage: t.base(EventID(payload), now), Code: Code(err), Reason: err.Error()})
-		return
-	}
-	t.mu.Lock()
-	d := t.devices[deviceID(ns, name)]
-	result := Result{BaseMessage: t.base(r.EventID, now)}
-	if d == nil {
-		err := unknownDevice(ns, name)
-		result.Code, result.Reason = Code(err), err.Error()
-	} else {
-		result.Version, result.Twin = d.version, d.msgTwins()
-	}
-	t.mu.Unlock()
-	t.publish(resultTopic, result)
+	t.submit(&request{op: OpMembershipGet, payload: payload, now: t.now()}, false)
 }
 
 // unknownDevice is the error for a request about a device this node does not hold.
 func unknownDevice(ns, name string) error {
 	return fmt.Errorf("%w: no device %s/%s on this node", ErrUnknownDevice, ns, name)
-}
-
-// refuse counts a request refused before it changed anything and answers it on topic with the
-// request's kind of result (a state result for state/update, a twin result otherwise).
-func (t *DeviceTwin) refuse(topic, eventID string, now int64, reason string, err error, stateResult bool) {
-	t.countRefusal(reason, 1)
-	base := t.base(eventID, now)
-	if stateResult {
-		t.publish(topic, StateResult{BaseMessage: base, Code: Code(err), Reason: err.Error()})
-		return
-	}
-	t.publish(topic, Result{BaseMessage: base, Code: Code(err), Reason: err.Error()})
-}
-
-// handleStateUpdate stores the device's state with its outbox report in one transaction.
-func (t *DeviceTwin) handleStateUpdate(ns, name string, payload []byte) {
-	resultTopic := DeviceTopic(ns, name, OpStateUpdateResult)
-	now := t.now()
-	u, err := ParseStateUpdate(payload)
-	if err != nil {
-		t.refuse(resultTopic, EventID(payload), now, requestRefusal(err), err, true)
-		return
-	}
-	t.mu.Lock()
-	d := t.devices[deviceID(ns, name)]
-	if d == nil {
-		t.mu.Unlock()
-		t.refuse(resultTopic, u.EventID, now, RefusedUnknownDevice, unknownDevice(ns, name), true)
-		return
-	}
-	st := meta.DeviceState{Namespace: ns, Name: name, State: u.State, At: now}
-	err = t.cfg.Store.Update(func(tx *meta.Tx) error {
-		if err := tx.PutDeviceState(st); err != nil {
-			return err
-		}
-		body, err := json.Marshal(wire.StateReport{State: st.State, Timestamp: st.At})
-		if err != nil {
-			return fmt.Errorf("encoding the state report: %w", err)
-		}
-		if _, err := tx.Enqueue(wire.ReportKindDeviceState, ns, name, "", body); err != nil {
-			return err
-		}
-		if t.beforeCommit != nil {
-			return t.beforeCommit()
-		}
-		return nil
-	})
-	if err != nil {
-		t.mu.Unlock()
-		t.log.Error(err, "Could not store a device state", "device", deviceID(ns, name))
-		t.countRefusal(RefusedStoreFailed, 1)
-		reason := fmt.Errorf("%w: the edge could not store the state, nothing changed; send it again", ErrInternal)
-		t.publish(resultTopic, StateResult{BaseMessage: t.base(u.EventID, now), Code: Code(reason), Reason: reason.Error()})
-		return
-	}
-	d.state = &st
-	t.mu.Unlock()
-	t.statesAccepted.Add(1)
-	t.cfg.Notify()
-	t.publish(resultTopic, StateResult{BaseMessage: t.base(u.EventID, now), Device: &DeviceStatus{Name: name, State: st.State}})
-}
-
-// handleMembershipGet answers with every device of the node and its twins.
-func (t *DeviceTwin) handleMembershipGet(_ string, payload []byte) {
-	if t.stopped.Load() {
-		return
-	}
-	resultTopic := NodeTopic(t.cfg.NodeName, OpMembershipGetResult)
-	now := t.now()
-	r, err := ParseRequest(payload)
-	if err != nil {
-		t.publish(resultTopic, MembershipResult{BaseMessage: t.base(EventID(payload), now), Code: Code(err), Reason: err.Error(),
-			Devices: []MembershipDevice{}})
-		return
-	}
-	t.mu.Lock()
-	result := MembershipResult{BaseMessage: t.base(r.EventID, now), Devices: make([]MembershipDevice, 0, len(t.devices))}
-	for _, id := range slices.Sorted(maps.Keys(t.devices)) {
-		result.Devices = append(result.Devices, t.devices[id].membership())
-	}
-	t.mu.Unlock()
-	t.publish(resultTopic, result)
 }
 
 // Stats returns a snapshot of the counters.
