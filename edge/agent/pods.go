@@ -111,6 +111,41 @@ func (l listener) target(kind wire.Kind) hub.Listener {
 	return nil
 }
 
+// ObjectsChanged hands each component its part of one commit, in order: as one batch to a
+// component that takes batches (DeviceTwin writes its twins in one transaction), one by one
+// otherwise.
+func (l listener) ObjectsChanged(changes []hub.Change) {
+	var devices, pods []hub.Change
+	for _, c := range changes {
+		switch {
+		case c.Ref.Kind == wire.KindDevice:
+			devices = append(devices, c)
+		case l.target(c.Ref.Kind) != nil:
+			pods = append(pods, c)
+		}
+	}
+	deliver(l.devices, devices)
+	deliver(l.pods, pods)
+}
+
+// deliver hands changes to a listener, as one batch if it takes batches.
+func deliver(target hub.Listener, changes []hub.Change) {
+	if target == nil || len(changes) == 0 {
+		return
+	}
+	if bl, ok := target.(hub.BatchListener); ok {
+		bl.ObjectsChanged(changes)
+		return
+	}
+	for _, c := range changes {
+		if c.Deleted {
+			target.ObjectDeleted(c.Ref)
+		} else {
+			target.ObjectStored(c.Ref, c.Body)
+		}
+	}
+}
+
 func (l listener) ObjectStored(ref wire.ObjectRef, body []byte) {
 	if t := l.target(ref.Kind); t != nil {
 		t.ObjectStored(ref, body)

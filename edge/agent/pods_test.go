@@ -23,6 +23,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/edgetwin/edgetwin/edge/config"
+	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -73,5 +74,35 @@ func TestNoRuntimeNoEdged(t *testing.T) {
 	p, err := newPods(context.Background(), t.TempDir(), cfg, nil, nil, logr.Discard())
 	if err != nil || p != nil {
 		t.Fatalf("newPods without a runtime = %v, %v; want no Edged and no error", p, err)
+	}
+}
+
+// batchRecorder takes batches, as DeviceTwin does.
+type batchRecorder struct {
+	recorder
+	batches [][]hub.Change
+}
+
+func (r *batchRecorder) ObjectsChanged(changes []hub.Change) { r.batches = append(r.batches, changes) }
+
+func TestOneCommitReachesDeviceTwinAsOneBatchAndEdgedObjectByObject(t *testing.T) {
+	devices, workloads := &batchRecorder{}, &recorder{}
+	l := listener{devices: devices, pods: workloads}
+	changes := []hub.Change{
+		{Ref: wire.ObjectRef{Kind: wire.KindDevice, Namespace: "ns", Name: "a"}},
+		{Ref: wire.ObjectRef{Kind: wire.KindPod, Namespace: "ns", Name: "p"}},
+		{Ref: wire.ObjectRef{Kind: wire.KindDevice, Namespace: "ns", Name: "b"}, Deleted: true},
+		{Ref: wire.ObjectRef{Kind: wire.KindSecret, Namespace: "ns", Name: "s"}, Deleted: true},
+	}
+	l.ObjectsChanged(changes)
+	if len(devices.batches) != 1 || len(devices.batches[0]) != 2 ||
+		devices.batches[0][0].Ref.Name != "a" || devices.batches[0][1].Ref.Name != "b" || !devices.batches[0][1].Deleted {
+		t.Errorf("DeviceTwin got %+v, want one batch: a stored, b deleted, in that order", devices.batches)
+	}
+	if len(devices.stored)+len(devices.deleted) != 0 {
+		t.Errorf("DeviceTwin was also called object by object: %v %v", devices.stored, devices.deleted)
+	}
+	if len(workloads.stored) != 1 || workloads.stored[0] != wire.KindPod || len(workloads.deleted) != 1 || workloads.deleted[0] != wire.KindSecret {
+		t.Errorf("Edged got stored %v, deleted %v; want the pod stored and the secret deleted", workloads.stored, workloads.deleted)
 	}
 }
