@@ -214,6 +214,10 @@ type ProcStats struct {
 	CPUSeconds float64 // user + system
 	RSSBytes   int64   // resident now
 	PeakBytes  int64   // resident at most so far (VmHWM)
+	// AnonBytes and FileBytes split RSSBytes (RssAnon, RssFile): the process's own memory
+	// (heap, stacks, C allocations) and the pages of files it maps, its binary above all,
+	// which are shared and reclaimable.
+	AnonBytes, FileBytes int64
 }
 
 // ReadProc reads a process's CPU time and memory.
@@ -246,6 +250,10 @@ func ReadProc(pid int) (ProcStats, error) {
 			st.RSSBytes = kb << 10
 		case "VmHWM:":
 			st.PeakBytes = kb << 10
+		case "RssAnon:":
+			st.AnonBytes = kb << 10
+		case "RssFile:":
+			st.FileBytes = kb << 10
 		}
 	}
 	return st, nil
