@@ -19,6 +19,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,16 +34,26 @@ import (
 // publishQueue is how many outgoing MQTT messages may wait while the broker is slow.
 const publishQueue = 4096
 
+// answerLanes is how many lanes carry the answers to mappers' updates (results and documents),
+// beside the one lane of deltas and membership.
+const answerLanes = 4
+
 // errPublishQueueFull is returned when the broker has not kept up with publishQueue messages.
 var errPublishQueueFull = errors.New("the MQTT publish queue is full")
 
 // asyncBus adapts the EventBus to DeviceTwin. The bus's handlers must not publish (the
 // acknowledgement they would wait for can be stuck behind them), and DeviceTwin answers some
-// requests from its handlers, so publishes go through a queue drained by one goroutine, in
-// order. A full queue is an error the caller counts; deltas are re-sent level-based anyway.
+// requests from its handlers, so publishes go through queues, each drained in order by its own
+// goroutine. A full queue is an error the caller counts; deltas are re-sent level-based anyway.
+//
+// Every publish waits for the broker's PUBACK, so one queue would make a desired value's delta
+// wait behind every answer to a burst of reports (two messages per report). Deltas, membership
+// and the answers to gets therefore have a lane of their own, in order (a mapper learns of a
+// device before its delta); the answers to updates and states go in answerLanes more lanes,
+// by device, so each device's answers keep their order.
 type asyncBus struct {
 	bus     *bus.Bus
-	out     chan message
+	lanes   []chan message
 	dropped atomic.Uint64
 }
 
@@ -52,12 +63,28 @@ type message struct {
 }
 
 func newAsyncBus(b *bus.Bus) *asyncBus {
-	return &asyncBus{bus: b, out: make(chan message, publishQueue)}
+	a := &asyncBus{bus: b}
+	for range 1 + answerLanes {
+		a.lanes = append(a.lanes, make(chan message, publishQueue/(1+answerLanes)))
+	}
+	return a
+}
+
+// lane picks the queue of a topic: 0 for deltas and everything that is not an answer to an
+// update, one of the others by device for the answers.
+func (a *asyncBus) lane(topic string) chan message {
+	ns, name, op, ok := twin.ParseDeviceTopic(topic)
+	if !ok || (op != twin.OpTwinUpdateResult && op != twin.OpTwinUpdateDocument && op != twin.OpStateUpdateResult) {
+		return a.lanes[0]
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ns + "/" + name))
+	return a.lanes[1+int(h.Sum32()%answerLanes)]
 }
 
 func (a *asyncBus) Publish(topic string, payload []byte) error {
 	select {
-	case a.out <- message{topic: topic, payload: payload}:
+	case a.lane(topic) <- message{topic: topic, payload: payload}:
 		return nil
 	default:
 		a.dropped.Add(1)
@@ -69,19 +96,26 @@ func (a *asyncBus) Subscribe(filter string, handler func(topic string, payload [
 	return a.bus.Subscribe(filter, handler)
 }
 
-// run publishes queued messages until ctx ends; a publish the bus refuses (not connected) is
-// logged and dropped, since the twin resends its deltas when the bus reconnects.
+// run publishes queued messages until ctx ends, one goroutine per lane; a publish the bus
+// refuses (not connected) is logged and dropped, since the twin resends its deltas when the
+// bus reconnects.
 func (a *asyncBus) run(ctx context.Context, log logr.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-a.out:
-			if err := a.bus.Publish(m.topic, m.payload); err != nil {
-				log.V(1).Info("Dropping an MQTT message", "topic", m.topic, "err", err.Error())
+	var wg sync.WaitGroup
+	for _, lane := range a.lanes {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m := <-lane:
+					if err := a.bus.Publish(m.topic, m.payload); err != nil {
+						log.V(1).Info("Dropping an MQTT message", "topic", m.topic, "err", err.Error())
+					}
+				}
 			}
-		}
+		})
 	}
+	wg.Wait()
 }
 
 // newBus builds the EventBus from the node's config.
