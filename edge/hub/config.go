@@ -89,8 +89,9 @@ type Config struct {
 }
 
 // Listener learns of the objects the hub stores or deletes, after the store has committed them
-// and before the cloud is acknowledged. It is called from the connection's reader, one call at
-// a time: it must return quickly, and must not keep body beyond the call without copying it.
+// and before the cloud is acknowledged. It is called from the session's goroutine, one call at
+// a time, while the next messages are being read: it must return quickly, and must not keep
+// body beyond the call without copying it.
 type Listener interface {
 	// ObjectStored is called after an object was stored; ref carries the version stored.
 	ObjectStored(ref wire.ObjectRef, body []byte)

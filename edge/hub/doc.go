@@ -20,6 +20,10 @@ limitations under the License.
 // streams the store's outbox of reports until the cloud acknowledges them. When the link
 // breaks it redials with exponential backoff and jitter, and resends whatever is still pending.
 //
+// Messages from the cloud are committed in groups: a reader goroutine reads ahead while the
+// session commits, and everything read meanwhile is stored in one transaction (one fsync), then
+// handed to the Listener and acknowledged. Nothing is acknowledged before the commit holding it.
+//
 // It does not interpret objects or reports: MetaManager (edge/meta) keeps them, and other
 // components learn of stored objects through a Listener and add reports through the store's
 // outbox, then call Notify.

@@ -23,6 +23,7 @@ limitations under the License.
 // It speaks KubeEdge's device-twin MQTT protocol (protocol.go, docs/mqtt.md) through a small Bus
 // interface, so that it does not depend on the MQTT client; it stores twins and device states
 // in MetaManager (edge/meta), and every write that belongs together (a reported value and its
-// outbox report) is one transaction. It never talks to the cloud: EdgeHub drains the outbox, and
+// outbox report) is in one transaction — with group commit (batch.go), a whole burst of them
+// is, and nothing is answered before that transaction committed. It never talks to the cloud: EdgeHub drains the outbox, and
 // tells DeviceTwin about stored devices through its Listener interface.
 package twin
