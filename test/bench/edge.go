@@ -236,6 +236,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 	r.add("edgecore RSS, devices reporting every "+reportEvery.String(), float64(p1.RSSBytes)/(1<<20), "MiB")
 	r.add("edgecore RSS anonymous (heap, stacks, SQLite)", float64(p1.AnonBytes)/(1<<20), "MiB")
 	r.add("edgecore RSS file-backed (the binary's pages)", float64(p1.FileBytes)/(1<<20), "MiB")
+	r.add("edgecore file-backed RSS mapped in 2 MiB pages", float64(p1.FilePmdBytes)/(1<<20), "MiB")
 	r.add("edgecore peak RSS", float64(p1.PeakBytes)/(1<<20), "MiB")
 	r.add("edgecore CPU, devices reporting every "+reportEvery.String(), (p1.CPUSeconds-p0.CPUSeconds)/window.Seconds()*100, "% of a core")
 

@@ -218,6 +218,10 @@ type ProcStats struct {
 	// (heap, stacks, C allocations) and the pages of files it maps, its binary above all,
 	// which are shared and reclaimable.
 	AnonBytes, FileBytes int64
+	// FilePmdBytes is the part of FileBytes mapped in 2 MiB pages (smaps_rollup's
+	// FilePmdMapped): with large folios in the page cache the kernel maps a binary's text
+	// whole, whatever of it runs.
+	FilePmdBytes int64
 }
 
 // ReadProc reads a process's CPU time and memory.
@@ -254,6 +258,15 @@ func ReadProc(pid int) (ProcStats, error) {
 			st.AnonBytes = kb << 10
 		case "RssFile:":
 			st.FileBytes = kb << 10
+		}
+	}
+	// Not every kernel has smaps_rollup; the figure is then left at zero.
+	if rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		for line := range strings.SplitSeq(string(rollup), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "FilePmdMapped:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				st.FilePmdBytes = kb << 10
+			}
 		}
 	}
 	return st, nil
