@@ -323,13 +323,16 @@ func (b *batch) objectChanges(changes []objectChange) {
 			}
 			b.work[id] = nil
 			b.steps = append(b.steps, func(ok bool, _ *outcome) {
-				if ok {
-					t.memberRemovedLocked(ref.Namespace, ref.Name)
-					t.signal()
-				} else {
-					// The object is gone from the store; the next start drops these rows.
+				if !ok {
+					// The object is gone from the store, so the device goes from memory all the
+					// same; the next start drops its rows.
 					t.log.Error(nil, "Could not delete the twins of a device", "device", id)
+					delete(t.devices, id)
+					delete(t.deltas, id)
+					t.devicesGauge.Store(int64(len(t.devices)))
 				}
+				t.memberRemovedLocked(ref.Namespace, ref.Name)
+				t.signal()
 			})
 			continue
 		}

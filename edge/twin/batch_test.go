@@ -259,3 +259,38 @@ func TestTheDesiredValuesOfOneHubBatchAreOneCommit(t *testing.T) {
 		t.Errorf("devices = %d, want 4", s.Devices)
 	}
 }
+
+// A deleted object is gone from the store whatever happens to its twins, so the device goes
+// from memory even when the batch that deletes its twins fails; the next start drops the rows.
+func TestADeviceDeletedInAFailedBatchIsForgottenAndTheRowsGoAtTheNextStart(t *testing.T) {
+	e := newEnv(t)
+	m := newMapper(t, e.bus)
+	e.putDevice("thermo", "v1", thermostat("u1", nil, nil))
+	var members MembershipUpdated
+	m.await(NodeTopic(node, OpMembershipUpdated), &members)
+	ref := wire.ObjectRef{Kind: wire.KindDevice, Namespace: "default", Name: "thermo"}
+	if err := e.store.DeleteObject(ref); err != nil {
+		t.Fatal(err)
+	}
+	e.twin.mu.Lock()
+	e.twin.beforeCommit = func() error { return errors.New("disk gone") }
+	e.twin.mu.Unlock()
+	e.twin.ObjectDeleted(ref)
+	e.twin.mu.Lock()
+	e.twin.beforeCommit = nil
+	e.twin.mu.Unlock()
+	m.await(NodeTopic(node, OpMembershipUpdated), &members)
+	if len(members.Removed) != 1 || members.Removed[0].Name != "thermo" {
+		t.Errorf("membership = %+v, want thermo removed", members)
+	}
+	if s := e.twin.Stats(); s.Devices != 0 {
+		t.Errorf("devices = %d, want the deleted one forgotten", s.Devices)
+	}
+	if len(e.twins()) == 0 {
+		t.Fatal("the failed batch removed the rows; the test proves nothing")
+	}
+	e.restart()
+	if tw := e.twins(); len(tw) != 0 {
+		t.Errorf("after a restart the twins of the deleted device are still stored: %+v", tw)
+	}
+}
