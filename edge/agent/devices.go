@@ -96,6 +96,12 @@ func (a *asyncBus) Subscribe(filter string, handler func(topic string, payload [
 	return a.bus.Subscribe(filter, handler)
 }
 
+// SubscribeAcked lets DeviceTwin acknowledge a mapper's report after the commit that holds it
+// (twin.AckBus).
+func (a *asyncBus) SubscribeAcked(filter string, handler func(topic string, payload []byte, ack func())) error {
+	return a.bus.SubscribeAcked(filter, handler)
+}
+
 // run publishes queued messages until ctx ends, one goroutine per lane; a publish the bus
 // refuses (not connected) is logged and dropped, since the twin resends its deltas when the
 // bus reconnects.

@@ -86,6 +86,14 @@ type Config struct {
 // handler is recovered, logged and counted, and the message counts as handled.
 type Handler func(topic string, payload []byte)
 
+// AckHandler is a Handler that says itself when the message is taken care of: the broker gets
+// the message's PUBACK only once ack has been called (by every handler the message went to). A
+// handler that stores the message durably later (a batch commit) calls ack after the commit, so
+// that a crash in between leaves the message with the mapper or the broker, to be delivered
+// again, rather than lost. A handler that never calls ack holds the message until the session
+// ends; it is delivered again on the next one.
+type AckHandler func(topic string, payload []byte, ack func())
+
 // Stats are the bus's counters since New.
 type Stats struct {
 	// MessagesIn counts messages delivered to handlers.
@@ -111,7 +119,7 @@ type Bus struct {
 
 	// mu guards subs, client, broker, started and closed.
 	mu      sync.Mutex
-	subs    map[string]Handler
+	subs    map[string]AckHandler
 	broker  *broker
 	started bool
 	closed  bool
@@ -148,7 +156,7 @@ func New(cfg Config) (*Bus, error) {
 	return &Bus{
 		cfg:     cfg,
 		log:     cfg.Logger.WithValues("broker", cfg.Address, "mode", cfg.Mode),
-		subs:    map[string]Handler{},
+		subs:    map[string]AckHandler{},
 		readyCh: make(chan struct{}, 1),
 	}, nil
 }
@@ -210,6 +218,8 @@ func (b *Bus) clientOptions(dial string) *paho.ClientOptions {
 		SetKeepAlive(keepAlive).
 		SetWriteTimeout(ackTimeout).
 		SetOrderMatters(true).
+		// PUBACK when the handlers say so (AckHandler), not when dispatch returns.
+		SetAutoAckDisabled(true).
 		// Every message goes through dispatch, not paho's per-subscription routes: the
 		// handlers must be in place before the first CONNECT, when the client does not exist
 		// yet, because a resumed session delivers queued messages at once.
@@ -334,6 +344,17 @@ func (b *Bus) Publish(topic string, payload []byte) error {
 // start with a literal "$hw/": by the MQTT spec a leading wildcard does not match topics that
 // start with "$". Subscribing again to a filter replaces its handler.
 func (b *Bus) Subscribe(filter string, handler Handler) error {
+	if handler == nil {
+		return errors.New("subscribing needs a filter and a handler")
+	}
+	return b.SubscribeAcked(filter, func(topic string, payload []byte, ack func()) {
+		handler(topic, payload)
+		ack()
+	})
+}
+
+// SubscribeAcked is Subscribe for a handler that acknowledges the message itself (AckHandler).
+func (b *Bus) SubscribeAcked(filter string, handler AckHandler) error {
 	if filter == "" || handler == nil {
 		return errors.New("subscribing needs a filter and a handler")
 	}
@@ -363,7 +384,7 @@ func (b *Bus) Subscribe(filter string, handler Handler) error {
 // each get it, as they would from paho's own router.
 func (b *Bus) dispatch(_ paho.Client, m paho.Message) {
 	topic := m.Topic()
-	var handlers []Handler
+	var handlers []AckHandler
 	b.mu.Lock()
 	for filter, h := range b.subs {
 		if matches(filter, topic) {
@@ -374,24 +395,36 @@ func (b *Bus) dispatch(_ paho.Client, m paho.Message) {
 	if len(handlers) == 0 {
 		b.unrouted.Add(1)
 		b.log.V(1).Info("Dropped a message no handler wants", "topic", topic)
+		m.Ack()
 		return
 	}
 	b.messagesIn.Add(1)
+	// The PUBACK goes once every handler acknowledged; each handler's ack counts once.
+	var left atomic.Int32
+	left.Store(int32(len(handlers)))
 	for _, h := range handlers {
-		b.call(h, topic, m.Payload())
+		var once sync.Once
+		b.call(h, topic, m.Payload(), func() {
+			once.Do(func() {
+				if left.Add(-1) == 0 {
+					m.Ack()
+				}
+			})
+		})
 	}
 }
 
 // call runs one handler and survives its panic: a bad payload from a mapper must not take
 // edgecore, and with it the whole node's cloud link, down.
-func (b *Bus) call(h Handler, topic string, payload []byte) {
+func (b *Bus) call(h AckHandler, topic string, payload []byte, ack func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			b.handlerPanics.Add(1)
 			b.log.Error(fmt.Errorf("panic: %v", r), "MQTT handler panicked; message dropped", "topic", topic)
+			ack() // a message that made a handler panic would do it again
 		}
 	}()
-	h(topic, payload)
+	h(topic, payload, ack)
 }
 
 // Connected reports whether the client is connected and its subscriptions are in place.

@@ -55,6 +55,9 @@ type request struct {
 	changes []objectChange
 	// done, if set, is closed once the request was served (committed or refused).
 	done chan struct{}
+	// ack, if set, acknowledges the mapper's MQTT message once the request was served: a
+	// report is PUBACKed only after the commit that holds it.
+	ack func()
 }
 
 // objectChange is a hub.Change with the device's body already decoded: the hub's body may not
@@ -141,6 +144,7 @@ type outcome struct {
 	pubs   []publication
 	notify bool
 	done   []chan struct{}
+	acks   []func()
 }
 
 func (o *outcome) finish(t *DeviceTwin) {
@@ -152,6 +156,9 @@ func (o *outcome) finish(t *DeviceTwin) {
 	}
 	for _, d := range o.done {
 		close(d)
+	}
+	for _, ack := range o.acks {
+		ack()
 	}
 }
 
@@ -178,6 +185,9 @@ func (t *DeviceTwin) serveLocked(reqs []*request) *outcome {
 		}
 		if r.done != nil {
 			out.done = append(out.done, r.done)
+		}
+		if r.ack != nil {
+			out.acks = append(out.acks, r.ack)
 		}
 	}
 	b.commit(out)

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/pkg/wire"
@@ -292,5 +293,33 @@ func TestADeviceDeletedInAFailedBatchIsForgottenAndTheRowsGoAtTheNextStart(t *te
 	e.restart()
 	if tw := e.twins(); len(tw) != 0 {
 		t.Errorf("after a restart the twins of the deleted device are still stored: %+v", tw)
+	}
+}
+
+func TestAMapperReportIsAcknowledgedOnlyOnceItIsCommitted(t *testing.T) {
+	e := newEnv(t)
+	newMapper(t, e.bus)
+	e.putDevice("thermo", "v1", thermostat("u1", nil, nil))
+
+	// The ack (the PUBACK to the mapper) must find the report already in the durable outbox.
+	pendingAtAck := make(chan int, 1)
+	e.twin.handleDeviceAcked(DeviceTopic("default", "thermo", OpTwinUpdate),
+		[]byte(`{"event_id":"a","twin":{"temperature":{"actual":{"value":"21"}}}}`),
+		func() { pendingAtAck <- len(e.pending()) })
+	select {
+	case n := <-pendingAtAck:
+		if n != 1 {
+			t.Fatalf("the report was acknowledged with %d reports in the outbox, want it stored first", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the report was never acknowledged")
+	}
+
+	// A message on a topic that names no device is dropped, and acknowledged at once so the
+	// broker does not deliver it again and again.
+	dropped := false
+	e.twin.handleDeviceAcked("$hw/events/device/update", []byte(`{}`), func() { dropped = true })
+	if !dropped {
+		t.Error("a message on a topic naming no device was not acknowledged")
 	}
 }

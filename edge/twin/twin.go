@@ -46,6 +46,13 @@ type Bus interface {
 	Subscribe(filter string, handler func(topic string, payload []byte)) error
 }
 
+// AckBus is a Bus whose messages can be acknowledged after the handler returned (edge/bus with
+// manual acks). DeviceTwin acknowledges a mapper's reports only once they are committed; on a
+// plain Bus they are acknowledged when the handler returns, before the commit.
+type AckBus interface {
+	SubscribeAcked(filter string, handler func(topic string, payload []byte, ack func())) error
+}
+
 // Config is what New needs.
 type Config struct {
 	// NodeName is this node's name: the membership topics are the node's.
@@ -432,18 +439,26 @@ func (t *DeviceTwin) Start(ctx context.Context) error {
 	subs := []struct {
 		filter  string
 		handler func(string, []byte)
+		acked   func(string, []byte, func())
 	}{
-		{DeviceTopic("+", "+", OpTwinUpdate), t.handleDevice},
-		{DeviceTopic("+", "+", OpTwinGet), t.handleDevice},
-		{DeviceTopic("+", "+", OpStateUpdate), t.handleDevice},
-		{NodeTopic(t.cfg.NodeName, OpMembershipGet), t.handleMembershipGet},
+		{DeviceTopic("+", "+", OpTwinUpdate), t.handleDevice, t.handleDeviceAcked},
+		{DeviceTopic("+", "+", OpTwinGet), t.handleDevice, nil},
+		{DeviceTopic("+", "+", OpStateUpdate), t.handleDevice, t.handleDeviceAcked},
+		{NodeTopic(t.cfg.NodeName, OpMembershipGet), t.handleMembershipGet, nil},
 	}
 	// From now on the worker serves the writes, so that the handlers return at once.
 	t.queueMu.Lock()
 	t.serving = true
 	t.queueMu.Unlock()
+	acked, canAck := t.cfg.Bus.(AckBus)
 	for _, s := range subs {
-		if err := t.cfg.Bus.Subscribe(s.filter, s.handler); err != nil {
+		var err error
+		if canAck && s.acked != nil {
+			err = acked.SubscribeAcked(s.filter, s.acked)
+		} else {
+			err = t.cfg.Bus.Subscribe(s.filter, s.handler)
+		}
+		if err != nil {
 			t.stopServing()
 			return fmt.Errorf("subscribing to %s: %w", s.filter, err)
 		}
@@ -546,17 +561,27 @@ func (t *DeviceTwin) publish(topic string, payload any) bool {
 
 // handleDevice serves the requests mappers send on device topics.
 func (t *DeviceTwin) handleDevice(topic string, payload []byte) {
+	t.handleDeviceAcked(topic, payload, nil)
+}
+
+// handleDeviceAcked is handleDevice for a bus that lets the message be acknowledged after the
+// commit that stores it (AckBus).
+func (t *DeviceTwin) handleDeviceAcked(topic string, payload []byte, ack func()) {
 	if t.stopped.Load() {
-		return
+		return // not acknowledged: the broker delivers it again to the next edgecore
 	}
 	ns, name, op, ok := ParseDeviceTopic(topic)
 	if !ok {
 		t.log.V(1).Info("Ignoring a message on a topic that names no device", "topic", topic)
+		if ack != nil {
+			ack()
+		}
 		return
 	}
-	// Queued for the worker, which writes a burst in one transaction and answers once it
-	// committed; this handler runs on the bus's dispatch goroutine and must return quickly.
-	t.submit(&request{op: op, ns: ns, name: name, payload: payload, now: t.now()}, false)
+	// Queued for the worker, which writes a burst in one transaction and answers (and
+	// acknowledges) once it committed; this handler runs on the bus's dispatch goroutine and
+	// must return quickly.
+	t.submit(&request{op: op, ns: ns, name: name, payload: payload, now: t.now(), ack: ack}, false)
 }
 
 // handleMembershipGet answers with every device of the node and its twins, in order with the
