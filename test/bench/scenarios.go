@@ -518,8 +518,9 @@ func quiesce(ctx context.Context, e *Env) error {
 // renewals, one every 10 s, are counted too).
 func nodeWrites(ctx context.Context, e *Env) (float64, error) {
 	var total float64
-	for _, q := range [][3]string{{"POST", "nodes", ""}, {"PATCH", "nodes", ""}, {"PATCH", "nodes", "status"},
-		{"POST", "leases", ""}, {"PUT", "leases", ""}} {
+	const nodes, leases = "nodes", "leases" // API resources
+	for _, q := range [][3]string{{"POST", nodes, ""}, {"PATCH", nodes, ""}, {"PATCH", nodes, "status"},
+		{"POST", leases, ""}, {"PUT", leases, ""}} {
 		n, err := e.APIServerWrites(ctx, q[0], q[1], q[2])
 		if err != nil {
 			return 0, err
