@@ -42,6 +42,7 @@ import (
 
 	"github.com/edgetwin/edgetwin/edge/bus"
 	"github.com/edgetwin/edgetwin/edge/config"
+	"github.com/edgetwin/edgetwin/edge/edged"
 	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/edge/meta"
 	"github.com/edgetwin/edgetwin/edge/renew"
@@ -108,16 +109,16 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("restoring the device twins: %w", err)
 	}
-	// Edged, when a runtime is configured, also comes before EdgeHub: it starts the stored
-	// pods without waiting for the cloud.
-	workloads, err := newPods(ctx, o.DataDir, cfg, store, func() { h.Notify() }, o.Logger)
-	if err != nil {
-		return err
-	}
-	defer workloads.stop()
+	// Edged, when a runtime is configured, starts the stored pods without waiting for the
+	// cloud; in the background, so that a runtime that cannot start yet never takes the
+	// node's devices and link down with it.
 	route := listener{devices: devices}
-	if workloads != nil {
-		route.pods = workloads.edged
+	var workloads *podRuntime
+	if cfg.Edged.Enabled() {
+		workloads = &podRuntime{log: o.Logger.WithName("runtime"), start: func(ctx context.Context) (*pods, error) {
+			return newPods(ctx, o.DataDir, cfg, store, func() { h.Notify() }, o.Logger)
+		}}
+		route.pods = workloads
 	}
 	h, err = hub.New(hub.Config{URL: cfg.HubURL(), TLSConfig: tlsCfg, Store: store, Agent: agentInfo(),
 		Listener: route, Logger: o.Logger.WithName("edgehub")})
@@ -144,7 +145,7 @@ func Run(ctx context.Context, o Options) error {
 	renewing.Go(func() { renewer.Run(renewCtx) })
 	renewing.Go(func() { runDevices(renewCtx, eventBus, pub, devices, o.Logger.WithName("devices")) })
 	if workloads != nil {
-		renewing.Go(func() { _ = workloads.edged.Run(renewCtx) })
+		renewing.Go(func() { workloads.run(renewCtx) })
 	}
 	err = h.Run(ctx)
 	stopRenewing()
@@ -223,7 +224,7 @@ func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // endpoints serves /healthz (the process runs), /readyz (synced with the cloud) and /metrics.
-func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin, p *pods, profiling bool) http.Handler {
+func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin, rt *podRuntime, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
@@ -266,19 +267,26 @@ func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twi
 			ch <- prometheus.MustNewConstMetric(refused, prometheus.CounterValue, float64(n), reason)
 		}
 	}})
-	if p != nil {
-		e := p.edged
-		gauge("edgetwin_edged_pods", "Pods Edged runs (or is still stopping).", func() float64 { return float64(e.Stats().Pods) })
-		counter("edgetwin_edged_pod_syncs_total", "Pod syncs.", func() float64 { return float64(e.Stats().Syncs) })
-		counter("edgetwin_edged_pod_sync_errors_total", "Pod syncs the runtime failed.", func() float64 { return float64(e.Stats().SyncErrors) })
+	if rt != nil {
+		// Zero until Edged runs (the runtime may still be starting).
+		stats := func() edged.Stats {
+			if p := rt.current(); p != nil {
+				return p.edged.Stats()
+			}
+			return edged.Stats{}
+		}
+		gauge("edgetwin_edged_up", "1 once the container runtime started and Edged runs.", func() float64 { return b(rt.current() != nil) })
+		gauge("edgetwin_edged_pods", "Pods Edged runs (or is still stopping).", func() float64 { return float64(stats().Pods) })
+		counter("edgetwin_edged_pod_syncs_total", "Pod syncs.", func() float64 { return float64(stats().Syncs) })
+		counter("edgetwin_edged_pod_sync_errors_total", "Pod syncs the runtime failed.", func() float64 { return float64(stats().SyncErrors) })
 		counter("edgetwin_edged_container_starts_total", "Containers started, restarts included.",
-			func() float64 { return float64(e.Stats().ContainerStarts) })
-		counter("edgetwin_edged_image_pulls_total", "Images pulled.", func() float64 { return float64(e.Stats().Pulls) })
-		counter("edgetwin_edged_image_pull_failures_total", "Image pulls that failed.", func() float64 { return float64(e.Stats().PullFailures) })
+			func() float64 { return float64(stats().ContainerStarts) })
+		counter("edgetwin_edged_image_pulls_total", "Images pulled.", func() float64 { return float64(stats().Pulls) })
+		counter("edgetwin_edged_image_pull_failures_total", "Image pulls that failed.", func() float64 { return float64(stats().PullFailures) })
 		counter("edgetwin_edged_status_reports_total", "Pod statuses queued for the cloud.",
-			func() float64 { return float64(e.Stats().StatusReports) })
+			func() float64 { return float64(stats().StatusReports) })
 		counter("edgetwin_edged_garbage_collected_total", "Pods and containers removed because no stored pod owns them.",
-			func() float64 { return float64(e.Stats().GarbageCollected) })
+			func() float64 { return float64(stats().GarbageCollected) })
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

@@ -19,6 +19,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -93,6 +95,84 @@ func (p *pods) stop() {
 	if p != nil && p.containerd != nil {
 		_ = p.containerd.Stop()
 	}
+}
+
+// podRuntime brings Edged up in the background and keeps trying while the runtime cannot start
+// (containerd missing, misconfigured, its socket not answering yet): a node whose container
+// runtime is broken still serves its devices and keeps its link, and its pods start once the
+// runtime does. Objects stored meanwhile wait in the store, where Edged reads every pod at start.
+type podRuntime struct {
+	start func(ctx context.Context) (*pods, error)
+	log   logr.Logger
+	// retry is the wait after the first failure, doubling up to a minute.
+	retry time.Duration
+
+	mu      sync.Mutex
+	p       *pods
+	lastErr string
+}
+
+// current is the running Edged's pods, or nil while it is not up.
+func (r *podRuntime) current() *pods {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.p
+}
+
+// ObjectStored implements hub.Listener: Edged hears of it once it runs; until then the store
+// keeps it.
+func (r *podRuntime) ObjectStored(ref wire.ObjectRef, body []byte) {
+	if p := r.current(); p != nil {
+		p.edged.ObjectStored(ref, body)
+	}
+}
+
+// ObjectDeleted implements hub.Listener.
+func (r *podRuntime) ObjectDeleted(ref wire.ObjectRef) {
+	if p := r.current(); p != nil {
+		p.edged.ObjectDeleted(ref)
+	}
+}
+
+// run starts the runtime and Edged, retrying with back-off, then runs Edged until ctx ends and
+// stops the containerd edgecore started.
+func (r *podRuntime) run(ctx context.Context) {
+	wait := r.retry
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	for {
+		p, err := r.start(ctx)
+		if err == nil {
+			r.mu.Lock()
+			r.p, r.lastErr = p, ""
+			r.mu.Unlock()
+			r.log.Info("Edged is running")
+			_ = p.edged.Run(ctx)
+			p.stop()
+			return
+		}
+		r.mu.Lock()
+		repeated := r.lastErr == err.Error()
+		r.lastErr = err.Error()
+		r.mu.Unlock()
+		if !repeated {
+			r.log.Error(err, "The container runtime cannot start; devices keep working, pods wait. Retrying", "in", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// problem is why the runtime is not up, or "" when it is (or has not been tried yet).
+func (r *podRuntime) problem() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
 }
 
 // listener routes what EdgeHub stores: devices to DeviceTwin, pods and what they use to Edged.

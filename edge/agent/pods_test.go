@@ -18,12 +18,17 @@ package agent
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 
 	"github.com/edgetwin/edgetwin/edge/config"
 	"github.com/edgetwin/edgetwin/edge/hub"
+	"github.com/edgetwin/edgetwin/edge/meta"
+	"github.com/edgetwin/edgetwin/pkg/containerd/containerdtest"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -104,5 +109,59 @@ func TestOneCommitReachesDeviceTwinAsOneBatchAndEdgedObjectByObject(t *testing.T
 	}
 	if len(workloads.stored) != 1 || workloads.stored[0] != wire.KindPod || len(workloads.deleted) != 1 || workloads.deleted[0] != wire.KindSecret {
 		t.Errorf("Edged got stored %v, deleted %v; want the pod stored and the secret deleted", workloads.stored, workloads.deleted)
+	}
+}
+
+func TestARuntimeThatCannotStartYetLeavesTheRestRunningAndPodsStartOnceItDoes(t *testing.T) {
+	dir := t.TempDir()
+	store, err := meta.Open(filepath.Join(dir, "edge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	// A pod the cloud sent before this start, waiting in the store.
+	body := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"waiting","namespace":"default","uid":"u-1"},` +
+		`"spec":{"hostNetwork":true,"containers":[{"name":"app","image":"` + containerdtest.WorkloadImage + `","imagePullPolicy":"Never"}]}}`)
+	if err := store.PutObject(wire.ObjectRef{Kind: wire.KindPod, Namespace: "default", Name: "waiting", Version: "v1"}, body); err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(dir, "cri.sock") // nothing listens here yet
+	cfg := config.New("https://cloud.example:10350", "edge-1")
+	cfg.Edged = &config.Edged{RuntimeEndpoint: "unix://" + socket}
+	rt := &podRuntime{log: logr.Discard(), retry: 20 * time.Millisecond, start: func(ctx context.Context) (*pods, error) {
+		return newPods(ctx, dir, cfg, store, func() {}, logr.Discard())
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rt.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitUntil(t, "the runtime's failure to be known", func() bool { return rt.problem() != "" })
+	if rt.current() != nil {
+		t.Fatal("Edged runs without a runtime")
+	}
+	// EdgeHub's notifications meanwhile are dropped, not fatal: the store has the objects.
+	rt.ObjectStored(wire.ObjectRef{Kind: wire.KindPod, Namespace: "default", Name: "waiting", Version: "v1"}, body)
+	rt.ObjectDeleted(wire.ObjectRef{Kind: wire.KindSecret, Namespace: "default", Name: "gone"})
+
+	// The runtime comes up; Edged starts and runs the stored pod.
+	env := containerdtest.Start(t)
+	if err := os.Symlink(env.Config().Socket(), socket); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "Edged to run the stored pod", func() bool {
+		p := rt.current()
+		return p != nil && p.edged.Stats().Pods == 1 && rt.problem() == ""
+	})
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
