@@ -18,7 +18,6 @@ package edged_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,10 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	v1 "k8s.io/api/core/v1"
@@ -333,30 +328,13 @@ func TestRebootRestartsPodsFromTheStore(t *testing.T) {
 // in process, plain http on loopback).
 func TestPullFromARegistry(t *testing.T) {
 	env := containerdtest.Start(t)
-	reg := httptest.NewServer(registry.New())
-	t.Cleanup(reg.Close)
-	host := strings.TrimPrefix(reg.URL, "http://")
-	img, err := tarball.ImageFromPath(filepath.Join(containerdtest.Images(t), "workload.tar"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(host + "/edgetwin/workload:pulled")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.AllowInsecureRegistry(host); err != nil {
-		t.Fatal(err)
-	}
+	ref, digest := containerdtest.LoopbackRegistry(t, env)
 	h := newHarness(t, env.Endpoint())
 	h.startEdged()
 	pod := workloadPod("pulled")
-	pod.Spec.Containers[0].Image = ref.String()
+	pod.Spec.Containers[0].Image = ref
 	h.putPod(pod)
 	st := h.waitStatus(pod, "Running", running)
-	digest, _ := img.Digest()
 	if id := st.ContainerStatuses[0].ImageID; id == "" {
 		t.Errorf("no image ID for the pulled image (digest %s)", digest)
 	}

@@ -20,17 +20,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -129,38 +124,21 @@ func TestContainerdServesCRIWithTheTestImages(t *testing.T) {
 // The CRI pulls from a plain-http registry on loopback once it is allowed.
 func TestPullFromALoopbackRegistry(t *testing.T) {
 	env := containerdtest.Start(t)
-	reg := httptest.NewServer(registry.New())
-	t.Cleanup(reg.Close)
-	host := strings.TrimPrefix(reg.URL, "http://")
-	img, err := tarball.ImageFromPath(filepath.Join(containerdtest.Images(t), "workload.tar"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(host + "/edgetwin/workload:pulled")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.AllowInsecureRegistry(host); err != nil {
-		t.Fatal(err)
-	}
+	ref, digest := containerdtest.LoopbackRegistry(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	images := runtimeapi.NewImageServiceClient(dial(t, env.Endpoint()))
-	pulled, err := images.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref.String()}})
+	pulled, err := images.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
 	if err != nil {
 		t.Fatalf("pulling %s: %v", ref, err)
 	}
-	digest, _ := img.Digest()
 	st, err := images.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: pulled.ImageRef}})
 	if err != nil || st.Image == nil {
 		t.Fatalf("the pulled image is not there: %v", err)
 	}
 	found := false
 	for _, d := range st.Image.RepoDigests {
-		found = found || strings.HasSuffix(d, digest.String())
+		found = found || strings.HasSuffix(d, digest)
 	}
 	if !found {
 		t.Errorf("repo digests %v, want one ending in %s", st.Image.RepoDigests, digest)

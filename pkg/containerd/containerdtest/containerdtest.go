@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 
 	"github.com/edgetwin/edgetwin/pkg/containerd"
@@ -162,4 +167,33 @@ func stderr(err error) string {
 		return strings.TrimSpace(string(ee.Stderr))
 	}
 	return ""
+}
+
+// LoopbackRegistry starts go-containerregistry's registry in process on a loopback port (plain
+// http), pushes the workload test image to it as <host>/edgetwin/workload:pulled, and allows
+// env's containerd to pull from it. It returns the image's reference and digest.
+func LoopbackRegistry(t testing.TB, env *Env) (ref, digest string) {
+	t.Helper()
+	reg := httptest.NewServer(registry.New())
+	t.Cleanup(reg.Close)
+	host := strings.TrimPrefix(reg.URL, "http://")
+	img, err := tarball.ImageFromPath(filepath.Join(Images(t), "workload.tar"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(host + "/edgetwin/workload:pulled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.AllowInsecureRegistry(host); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.String(), d.String()
 }
