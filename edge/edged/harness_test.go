@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,6 +53,56 @@ type harness struct {
 	cancel   context.CancelFunc
 	done     chan error
 	version  atomic.Int64
+	// history is every pod status Edged reported, in order: the outbox keeps only the newest,
+	// and a test that polls it can miss a short-lived state.
+	history historySink
+}
+
+// historySink records every pod status report before it goes to the store.
+type historySink struct {
+	edged.StoreSink
+	mu      sync.Mutex
+	reports map[string][]wire.PodStatusReport // namespace/name → reports
+}
+
+func (s *historySink) PodStatus(namespace, name string, report wire.PodStatusReport) error {
+	s.mu.Lock()
+	if s.reports == nil {
+		s.reports = map[string][]wire.PodStatusReport{}
+	}
+	s.reports[namespace+"/"+name] = append(s.reports[namespace+"/"+name], report)
+	store := s.StoreSink
+	s.mu.Unlock()
+	return store.PodStatus(namespace, name, report)
+}
+
+func (s *historySink) NodeStatus(node string, report wire.NodeStatusReport) error {
+	s.mu.Lock()
+	store := s.StoreSink
+	s.mu.Unlock()
+	return store.NodeStatus(node, report)
+}
+
+// everReported reports whether any status Edged reported for p satisfied cond.
+func (h *harness) everReported(p *v1.Pod, cond func(*v1.PodStatus) bool) bool {
+	h.history.mu.Lock()
+	reports := slices.Clone(h.history.reports[p.Namespace+"/"+p.Name])
+	h.history.mu.Unlock()
+	for _, r := range reports {
+		st := &v1.PodStatus{}
+		if json.Unmarshal(r.Status, st) == nil && cond(st) {
+			return true
+		}
+	}
+	return false
+}
+
+// sink is the harness's status sink over its current store, keeping the history.
+func (h *harness) sink() *historySink {
+	h.history.mu.Lock()
+	h.history.StoreSink = edged.StoreSink{Store: h.store}
+	h.history.mu.Unlock()
+	return &h.history
 }
 
 func newHarness(t *testing.T, endpoint string) *harness {
@@ -77,7 +129,7 @@ func (h *harness) openStore() {
 func (h *harness) startEdged() {
 	h.t.Helper()
 	e, err := edged.New(edged.Config{NodeName: nodeName, RuntimeEndpoint: h.endpoint, RootDir: h.root,
-		Source: edged.StoreSource{Store: h.store}, Status: edged.StoreSink{Store: h.store},
+		Source: edged.StoreSource{Store: h.store}, Status: h.sink(),
 		SyncPeriod: 200 * time.Millisecond, BackoffInitial: 200 * time.Millisecond, BackoffMax: time.Second,
 		Version: "v0.0.0-test", Logger: testr.NewWithOptions(h.t, testr.Options{Verbosity: 1})})
 	if err != nil {
