@@ -130,7 +130,7 @@ func (h *harness) startEdged() {
 	h.t.Helper()
 	e, err := edged.New(edged.Config{NodeName: nodeName, RuntimeEndpoint: h.endpoint, RootDir: h.root,
 		Source: edged.StoreSource{Store: h.store}, Status: h.sink(),
-		SyncPeriod: 200 * time.Millisecond, BackoffInitial: 200 * time.Millisecond, BackoffMax: time.Second,
+		SyncPeriod: 200 * time.Millisecond, BackoffInitial: time.Second, BackoffMax: time.Second,
 		Version: "v0.0.0-test", Logger: testr.NewWithOptions(h.t, testr.Options{Verbosity: 1})})
 	if err != nil {
 		h.t.Fatal(err)

@@ -182,7 +182,7 @@ func TestRestartPolicies(t *testing.T) {
 		return st.ContainerStatuses[0].RestartCount >= 3
 	})
 	// Every status Edged reported, not only the newest the outbox keeps: the back-off state is
-	// short here (200 ms) and a poll can miss it.
+	// short here (1 s) and a poll can miss it.
 	if !h.everReported(crashing, func(st *v1.PodStatus) bool {
 		cs := st.ContainerStatuses
 		return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CrashLoopBackOff" &&
