@@ -83,9 +83,8 @@ type Links interface {
 
 // Options configure Presence.
 type Options struct {
-	// Limiter is the shared status-write budget; QPS is its rate, used to size Lease renewals.
+	// Limiter is the shared status-write budget; its rate sizes the Lease renewals.
 	Limiter *rate.Limiter
-	QPS     float64
 	// LeaseInterval is the renewal interval for small fleets; default 10s.
 	LeaseInterval time.Duration
 	// LeaseDuration is written into each Lease; default 40s.
@@ -186,8 +185,8 @@ func (p *Presence) SetupWithManager(mgr ctrl.Manager) error {
 // RenewInterval is how often each connected node's Lease is renewed with n nodes connected.
 func (p *Presence) RenewInterval(n int) time.Duration {
 	interval := p.opts.LeaseInterval
-	if p.opts.QPS > 0 {
-		if fit := time.Duration(float64(n) / (p.opts.QPS * p.opts.LeaseShare) * float64(time.Second)); fit > interval {
+	if qps := float64(p.opts.Limiter.Limit()); qps > 0 && p.opts.Limiter.Limit() != rate.Inf {
+		if fit := time.Duration(float64(n) / (qps * p.opts.LeaseShare) * float64(time.Second)); fit > interval {
 			interval = fit
 		}
 	}

@@ -357,7 +357,7 @@ func TestEveryWriteSpendsTheSharedBudget(t *testing.T) {
 	// A budget of 4 writes and practically nothing after, for 3 connected nodes that need 9
 	// (a Node, its status, its Lease each).
 	limiter := rate.NewLimiter(rate.Limit(1e-6), 4)
-	r := start(t, Options{Limiter: limiter, QPS: 1e-6})
+	r := start(t, Options{Limiter: limiter})
 	for _, name := range []string{"budget-a", "budget-b", "budget-c"} {
 		e := edgeNode(t, name)
 		r.tracker.Connected(e.Name, wire.AgentInfo{Version: "v1"}, wire.ProtocolVersion)
@@ -375,7 +375,7 @@ func TestEveryWriteSpendsTheSharedBudget(t *testing.T) {
 }
 
 func TestRenewIntervalStretchesWithTheFleet(t *testing.T) {
-	p := New(nil, nodestatus.NewTracker(clock.RealClock{}), Options{QPS: 100})
+	p := New(nil, nodestatus.NewTracker(clock.RealClock{}), Options{Limiter: rate.NewLimiter(100, 100)})
 	for _, tc := range []struct {
 		nodes int
 		want  time.Duration

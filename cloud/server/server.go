@@ -220,7 +220,7 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 func setupWorkloads(ctx context.Context, mgr manager.Manager, opts Options, limiter *rate.Limiter,
 	tracker *nodestatus.Tracker, router *reports.Router) (*workloads.Projections, error) {
 	nodeOpts := opts.Nodes
-	nodeOpts.Limiter, nodeOpts.QPS = limiter, float64(limiter.Limit())
+	nodeOpts.Limiter = limiter
 	nodeOpts.Registerer, nodeOpts.Log = metrics.Registry, ctrl.Log.WithName("edge-nodes")
 	presence := nodes.New(mgr.GetClient(), tracker, nodeOpts)
 	if err := presence.SetupWithManager(mgr); err != nil {
