@@ -54,6 +54,10 @@ type DeviceReconciler struct {
 	Clock clock.PassiveClock
 	// EdgeCleanupTimeout bounds the wait for an online node to remove a deleted device.
 	EdgeCleanupTimeout time.Duration
+	// StatusWriter, when set, writes the status this controller derives (cloudcore passes
+	// DeviceReports, so each device has one status writer under the shared budget); without
+	// it the controller patches status itself.
+	StatusWriter DeviceStatusWriter
 
 	waits sync.Map // types.NamespacedName → time.Time: when the wait for the edge began
 }
@@ -102,10 +106,22 @@ func (r *DeviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if equality.Semantic.DeepEqual(before.Status, dev.Status) {
 		return ctrl.Result{}, nil
 	}
+	if r.StatusWriter != nil {
+		// The writer recomputes the same status from the newest cache when its turn comes; a
+		// report pending for the device goes in the same write.
+		r.StatusWriter.Touch(dev.Spec.NodeName, req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
 	// The optimistic lock makes a concurrent status write (an edge report) win: this pass is
 	// retried from the newer object instead of overwriting it.
 	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 	return ctrl.Result{}, r.Status().Patch(ctx, dev, patch)
+}
+
+// DeviceStatusWriter writes a device's status, recomputed from the newest cached Device, its
+// model and its node, at the next turn its budget allows (DeviceReports.Touch).
+type DeviceStatusWriter interface {
+	Touch(node string, name types.NamespacedName)
 }
 
 // release removes the edge-cleanup finalizer once the device's node no longer holds it, or

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/statuswrite"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -62,6 +64,10 @@ type ReportsOptions struct {
 	// only be spent if Workers ≥ QPS × the API server's latency: 4 workers held a 100/s budget
 	// to 47 writes/s under load (see docs/benchmarks.md).
 	Workers int
+	// Governor, when set, is a second budget in front of Limiter that yields to the API
+	// server's load: it times this writer's patches and lowers its rate while they are slow
+	// (cloud/statuswrite.Governor). Device status is the bulk of the edge's writes.
+	Governor *statuswrite.Governor
 	// Registerer receives the metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	// Log is the writer's logger.
@@ -75,6 +81,12 @@ type ReportsOptions struct {
 // lands. It is the reports.Applier of both kinds; a report counts as applied (and the edge is
 // told) only once the status patch carrying it has landed.
 //
+// It is also the one writer of Device status: the Device controller does not patch status
+// itself but asks for a write (Touch), which shares the device's interval and the budget with
+// the reports. One writer per device means cloudcore's writes never race each other, so they
+// can go without an optimistic lock: a Device whose spec a user patches every second would
+// otherwise refuse nearly every status write as a conflict (see docs/benchmarks.md).
+//
 // Order is by the edge's report sequence, not by its clock: the router hands reports over in
 // sequence order, so a later report replaces an earlier one even if the edge's clock stepped
 // back in between. A node's reports about a device that is not (or no longer) on that node are
@@ -83,6 +95,7 @@ type DeviceReports struct {
 	client   client.Client
 	interval time.Duration
 	limiter  *rate.Limiter
+	governor *statuswrite.Governor
 	workers  int
 	log      logr.Logger
 	metrics  *reportMetrics
@@ -91,6 +104,10 @@ type DeviceReports struct {
 	mu        sync.Mutex
 	pending   map[reportKey]*pendingReports
 	lastWrite map[reportKey]time.Time
+	// written holds the reports of each device's recent writes. The cache may not have seen a
+	// write yet when the next one is computed from it; laying these under the pending reports
+	// keeps a write from putting back a value an earlier one replaced. Kept as long as lastWrite.
+	written map[reportKey]*pendingReports
 }
 
 // Results of a status write, the label of edgetwin_device_status_writes_total.
@@ -138,11 +155,24 @@ func NewDeviceReports(c client.Client, opts ReportsOptions) *DeviceReports {
 	return &DeviceReports{
 		client: c, interval: opts.Interval, workers: opts.Workers, log: opts.Log,
 		limiter:   opts.Limiter,
+		governor:  opts.Governor,
 		metrics:   newReportMetrics(opts.Registerer, opts.QPS),
 		queue:     workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[reportKey]{Name: "device_reports"}),
 		pending:   map[reportKey]*pendingReports{},
 		lastWrite: map[reportKey]time.Time{},
+		written:   map[reportKey]*pendingReports{},
 	}
+}
+
+// Touch asks for a status write of the device on node without a report: the Device controller
+// calls it when what it derives (conditions, state, observedGeneration) differs from the
+// status. The write recomputes everything from the newest cached Device, under the device's
+// interval and the budget, together with any reports pending for it.
+func (w *DeviceReports) Touch(node string, name types.NamespacedName) {
+	key := reportKey{node: node, NamespacedName: name}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.schedule(key, w.pendingFor(key))
 }
 
 // Apply takes one DeviceTwin or DeviceState report (reports.Applier). A body that cannot be
@@ -247,6 +277,7 @@ func (w *DeviceReports) forgetIdle(ctx context.Context) func() {
 				for k, t := range w.lastWrite {
 					if now.Sub(t) > w.interval+time.Minute {
 						delete(w.lastWrite, k)
+						delete(w.written, k)
 					}
 				}
 				w.mu.Unlock()
@@ -274,6 +305,12 @@ func (w *DeviceReports) flush(ctx context.Context, key reportKey) {
 	if p == nil {
 		return
 	}
+	if w.governor != nil {
+		if err := w.governor.Wait(ctx); err != nil {
+			w.putBack(key, p, 0)
+			return
+		}
+	}
 	if !w.limiter.Allow() {
 		w.metrics.throttled.Inc()
 		if err := w.limiter.Wait(ctx); err != nil {
@@ -281,7 +318,10 @@ func (w *DeviceReports) flush(ctx context.Context, key reportKey) {
 			return
 		}
 	}
-	result, err := w.write(ctx, key, p)
+	w.mu.Lock()
+	all := w.withWritten(key, p)
+	w.mu.Unlock()
+	result, err := w.write(ctx, key, all)
 	w.metrics.writes.WithLabelValues(result).Inc()
 	if err != nil {
 		retry := w.interval
@@ -296,11 +336,42 @@ func (w *DeviceReports) flush(ctx context.Context, key reportKey) {
 	now := time.Now()
 	w.mu.Lock()
 	w.lastWrite[key] = now
+	w.remember(key, p)
 	w.mu.Unlock()
 	w.metrics.lag.Observe(now.Sub(p.since).Seconds())
 	for _, done := range p.done {
 		done()
 	}
+}
+
+// remember records the reports of a landed write. Callers hold w.mu.
+func (w *DeviceReports) remember(key reportKey, p *pendingReports) {
+	if len(p.twins) == 0 && p.state == nil {
+		return
+	}
+	r, ok := w.written[key]
+	if !ok {
+		r = &pendingReports{twins: map[string]wire.TwinReport{}}
+		w.written[key] = r
+	}
+	maps.Copy(r.twins, p.twins)
+	if p.state != nil {
+		r.state = p.state
+	}
+}
+
+// withWritten returns p laid over the reports of key's recent writes. Callers hold w.mu.
+func (w *DeviceReports) withWritten(key reportKey, p *pendingReports) *pendingReports {
+	r, ok := w.written[key]
+	if !ok {
+		return p
+	}
+	all := &pendingReports{twins: maps.Clone(r.twins), state: r.state}
+	maps.Copy(all.twins, p.twins)
+	if p.state != nil {
+		all.state = p.state
+	}
+	return all
 }
 
 // putBack returns reports that could not be written to the pending set; reports that arrived
@@ -328,22 +399,29 @@ func (w *DeviceReports) putBack(key reportKey, old *pendingReports, after time.D
 // write applies p to the device's status and patches it. It returns the result for the
 // metrics; an error means nothing was written.
 func (w *DeviceReports) write(ctx context.Context, key reportKey, p *pendingReports) (string, error) {
+	// A write the controller asked for carries no reports; dropping it drops nothing.
+	drop := func(reason string) {
+		if len(p.twins) > 0 || p.state != nil {
+			w.metrics.dropped.WithLabelValues(reason).Inc()
+		}
+	}
 	dev := &v1alpha1.Device{}
 	if err := w.client.Get(ctx, key.NamespacedName, dev); err != nil {
 		if apierrors.IsNotFound(err) {
-			w.metrics.dropped.WithLabelValues("device-gone").Inc()
+			drop("device-gone")
 			return resultDropped, nil
 		}
 		return resultError, err
 	}
 	switch {
 	case dev.DeletionTimestamp != nil:
-		w.metrics.dropped.WithLabelValues("device-gone").Inc()
+		drop("device-gone")
 		return resultDropped, nil
 	case dev.Spec.NodeName != key.node:
 		// Usually a device just moved and the old node reported before it learned; a node
-		// reporting devices it never held is refused the same way.
-		w.metrics.dropped.WithLabelValues("not-on-node").Inc()
+		// reporting devices it never held is refused the same way. (The controller asks for
+		// the moved device's write under its new node.)
+		drop("not-on-node")
 		w.log.V(1).Info("Dropping reports of a device that is not on the reporting node", "device", key.String(),
 			"node", key.node, "deviceNode", dev.Spec.NodeName)
 		return resultDropped, nil
@@ -369,17 +447,46 @@ func (w *DeviceReports) write(ctx context.Context, key reportKey, p *pendingRepo
 	if equality.Semantic.DeepEqual(before.Status, dev.Status) {
 		return resultUnchanged, nil
 	}
-	if err := w.client.Status().Patch(ctx, dev, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	sent := time.Now()
+	err := w.client.Status().Patch(ctx, dev, statusPatch{})
+	if w.governor != nil {
+		w.governor.Observe(time.Since(sent))
+	}
+	if err != nil {
 		if apierrors.IsConflict(err) {
 			return resultConflict, err
 		}
 		if apierrors.IsNotFound(err) {
-			w.metrics.dropped.WithLabelValues("device-gone").Inc()
+			drop("device-gone")
 			return resultDropped, nil
 		}
 		return resultError, err
 	}
 	return resultPatched, nil
+}
+
+// statusPatch replaces a Device's whole status, on condition that the object still has the
+// UID it was computed for (a JSON patch: test the UID, then replace /status). It carries no
+// resourceVersion, so it does not fail when a user patched the spec since the cache saw the
+// device, which under a stream of spec changes refused nearly every write. That is safe
+// because DeviceReports is the only writer of Device status and computes each write from the
+// newest cache plus the reports of its own recent writes; a write computed from an older spec
+// says so in observedGeneration, and the controller asks for another once the cache has the
+// newer one. The UID test makes the API server refuse the write if the device was deleted and
+// created again meanwhile (the status subresource ignores a UID in a merge patch).
+type statusPatch struct{}
+
+func (statusPatch) Type() types.PatchType { return types.JSONPatchType }
+
+func (statusPatch) Data(obj client.Object) ([]byte, error) {
+	dev, ok := obj.(*v1alpha1.Device)
+	if !ok {
+		return nil, fmt.Errorf("a Device status patch for a %T", obj)
+	}
+	return json.Marshal([]map[string]any{
+		{"op": "test", "path": "/metadata/uid", "value": dev.UID},
+		{"op": "add", "path": "/status", "value": dev.Status},
+	})
 }
 
 // applyReports puts reported values, the desired values the edge acknowledged, the mapper's

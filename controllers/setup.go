@@ -49,6 +49,10 @@ type Options struct {
 	// EdgeCleanupTimeout bounds how long a deleted device waits for its online node to remove it;
 	// default DefaultEdgeCleanupTimeout.
 	EdgeCleanupTimeout time.Duration
+	// DeviceStatus writes the Device status the Device controller derives; cloudcore passes its
+	// DeviceReports, so one writer under the shared budget writes each device's status. Nil
+	// makes the controller patch status itself (cloudcore without CloudHub).
+	DeviceStatus DeviceStatusWriter
 }
 
 // SetupWithManager registers the field indexes and every reconciler with the manager. cloudcore
@@ -68,7 +72,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 
 	c := mgr.GetClient()
 	if err := (&DeviceReconciler{Client: c, Sessions: opts.Sessions, Clock: opts.Clock,
-		EdgeCleanupTimeout: opts.EdgeCleanupTimeout}).SetupWithManager(mgr); err != nil {
+		EdgeCleanupTimeout: opts.EdgeCleanupTimeout, StatusWriter: opts.DeviceStatus}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Device controller: %w", err)
 	}
 	if err := (&DeviceModelReconciler{Client: c}).SetupWithManager(mgr); err != nil {

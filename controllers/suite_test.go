@@ -157,14 +157,15 @@ func runSuite(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go sessions.tracker.Run(ctx.Done())
-	opts := Options{Sessions: sessions, Clock: clk, HeartbeatInterval: heartbeatInterval, GracePeriod: gracePeriod}
+	cfg, mgrClient = cp.Config, mgr.GetClient()
+	deviceReports = NewDeviceReports(mgrClient, ReportsOptions{})
+	opts := Options{Sessions: sessions, Clock: clk, HeartbeatInterval: heartbeatInterval, GracePeriod: gracePeriod,
+		DeviceStatus: deviceReports}
 	if err := SetupWithManager(ctx, mgr, opts); err != nil {
 		cancel()
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cfg, mgrClient = cp.Config, mgr.GetClient()
-	deviceReports = NewDeviceReports(mgrClient, ReportsOptions{})
 	if err := mgr.Add(deviceReports); err != nil {
 		cancel()
 		fmt.Fprintln(os.Stderr, err)

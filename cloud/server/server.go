@@ -72,6 +72,9 @@ type Options struct {
 	// StatusWrites is the budget of every status write cloudcore makes for the edge: Device,
 	// Node, Lease and Pod status share its QPS and Burst.
 	StatusWrites controllers.ReportsOptions
+	// StatusWriteTargetLatency is the API server latency above which Device status writes slow
+	// down (statuswrite.Governor); 0 turns the governor off.
+	StatusWriteTargetLatency time.Duration
 	// Workloads runs Pods on edge nodes: Node objects, Pod/ConfigMap/Secret/token projection,
 	// Pod status. Off, cloudcore neither caches Pods, ConfigMaps and Secrets nor writes Nodes.
 	Workloads bool
@@ -87,6 +90,8 @@ type Endpoint struct {
 	Tracker *nodestatus.Tracker
 	Reports *reports.Router
 	CA      *pki.CA
+	// DeviceStatus is the one writer of Device status (controllers.Options.DeviceStatus).
+	DeviceStatus *controllers.DeviceReports
 
 	listener net.Listener
 	server   *http.Server
@@ -149,6 +154,15 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 	}
 	// One budget for every status write made on the edge's behalf.
 	writes.Limiter = rate.NewLimiter(rate.Limit(writes.QPS), writes.Burst)
+	// Device status, the bulk of those writes, also yields to the API server's load. Node,
+	// Lease and Pod writes do not: a Lease renewal is the node's proof of life.
+	if opts.StatusWriteTargetLatency > 0 {
+		writes.Governor = statuswrite.NewGovernor(statuswrite.GovernorOptions{Max: writes.QPS, Burst: writes.Burst,
+			Target: opts.StatusWriteTargetLatency, Registerer: metrics.Registry, Name: "device_status_governor"})
+		if err := mgr.Add(writes.Governor); err != nil {
+			return nil, err
+		}
+	}
 	deviceReports := controllers.NewDeviceReports(mgr.GetClient(), writes)
 	router.Handle(wire.ReportKindDeviceTwin, deviceReports)
 	router.Handle(wire.ReportKindDeviceState, deviceReports)
@@ -200,7 +214,7 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Endpoint, err
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", opts.BindAddress, err)
 	}
-	e := &Endpoint{Hub: h, Tracker: tracker, Reports: router, CA: ca, listener: l,
+	e := &Endpoint{Hub: h, Tracker: tracker, Reports: router, CA: ca, DeviceStatus: deviceReports, listener: l,
 		server: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{serving}, ClientAuth: tls.VerifyClientCertIfGiven,
 				ClientCAs: ca.Pool(), MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}}}

@@ -46,6 +46,7 @@ import (
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/cloud/nodes"
 	"github.com/edgetwin/edgetwin/cloud/server"
+	"github.com/edgetwin/edgetwin/cloud/statuswrite"
 	"github.com/edgetwin/edgetwin/controllers"
 )
 
@@ -125,6 +126,9 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 		"The budget of status writes per second made for edge nodes, all together: Device, Node and Pod status and node Leases.")
 	fs.IntVar(&o.hub.StatusWrites.Burst, "status-write-burst", controllers.DefaultStatusBurst,
 		"How many status writes may go at once above --status-write-qps.")
+	fs.DurationVar(&o.hub.StatusWriteTargetLatency, "status-write-target-latency", statuswrite.DefaultTargetLatency,
+		"Device status writes slow down (to a twentieth of --status-write-qps at least) while the API server takes longer "+
+			"than this to answer them, and speed up again when it is fast, so users' own requests come first; 0 keeps the budget fixed.")
 	fs.BoolVar(&o.hub.Workloads, "edge-workloads", true,
 		"Run Pods on edge nodes: keep a Node per EdgeNode and send each node its Pods, ConfigMaps, Secrets and tokens. "+
 			"Off, cloudcore caches no Pods, ConfigMaps or Secrets.")
@@ -151,6 +155,8 @@ func parseFlags(args []string, out io.Writer) (*options, *zap.Options, error) {
 		return nil, nil, errors.New("--status-write-qps and --status-write-burst must be positive")
 	case o.hub.Nodes.LeaseInterval <= 0 || o.hub.Nodes.GracePeriod <= 0:
 		return nil, nil, errors.New("--node-lease-interval and --node-monitor-grace-period must be positive")
+	case o.hub.StatusWriteTargetLatency < 0:
+		return nil, nil, errors.New("--status-write-target-latency must not be negative")
 	case o.cleanupTimeout < 0:
 		return nil, nil, errors.New("--device-cleanup-timeout must not be negative")
 	}
@@ -235,6 +241,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("CloudHub listening", "address", endpoint.Addr().String(), "advertised", o.hub.AdvertiseAddresses,
 			"caHash", endpoint.CA.Hash())
 		ctrlOpts.Sessions = endpoint.Sessions()
+		ctrlOpts.DeviceStatus = endpoint.DeviceStatus
 	}
 	if err := controllers.SetupWithManager(ctx, mgr, ctrlOpts); err != nil {
 		return err

@@ -152,6 +152,8 @@ func TestCloudcoreRefusesBadFlags(t *testing.T) {
 		{"CloudHub without an advertised address", []string{"--hub-bind-address", ":10350"}, "--advertise-address is required"},
 		{"a zero status interval", []string{"--hub-bind-address", "0", "--device-status-interval", "0s"}, "--device-status-interval must be positive"},
 		{"a negative write budget", []string{"--hub-bind-address", "0", "--status-write-qps", "-1"}, "--status-write-qps and --status-write-burst must be positive"},
+		{"a negative target latency", []string{"--hub-bind-address", "0", "--status-write-target-latency", "-1s"},
+			"--status-write-target-latency must not be negative"},
 		{"a negative cleanup timeout", []string{"--hub-bind-address", "0", "--device-cleanup-timeout", "-1s"}, "--device-cleanup-timeout must not be negative"},
 	}
 	for _, tt := range tests {
