@@ -244,26 +244,49 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 	type key struct{ device, value string }
 	var mu sync.Mutex
 	sent := map[key]time.Time{}
+	var answered []time.Duration // patch → the API server's answer: the cloud's share before CloudHub
 	total := int(float64(rate) * d.Seconds())
+	// Patches to one device go one at a time, in order, as a controller's work queue sends
+	// them; devices go in parallel. Each patch is timed from when the schedule meant to send
+	// it, so a patch held behind its device's previous one counts that wait.
+	lanes := make([]chan int, len(names))
+	var wg sync.WaitGroup
+	for l := range lanes {
+		lanes[l] = make(chan int, total)
+		dev := names[l]
+		wg.Go(func() {
+			for i := range lanes[l] {
+				value := strconv.Itoa(100 + i) // never repeated, so each patch is a change with its own arrival
+				patch := fmt.Appendf(nil, `{"spec":{"properties":[{"name":"setpoint","desired":%q}]}}`, value)
+				obj := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: dev.Namespace, Name: dev.Name}}
+				if err := e.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err == nil {
+					mu.Lock()
+					answered = append(answered, time.Since(sent[key{dev.String(), value}]))
+					mu.Unlock()
+				}
+			}
+		})
+	}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
-	var wg sync.WaitGroup
 	for i := range total {
 		select {
 		case <-ctx.Done():
+			for _, l := range lanes {
+				close(l)
+			}
+			wg.Wait()
 			return nil, ctx.Err()
 		case <-tick.C:
 		}
 		dev := names[i%len(names)]
-		value := strconv.Itoa(100 + i) // never repeated, so each patch is a change with its own arrival
-		wg.Go(func() {
-			patch := fmt.Appendf(nil, `{"spec":{"properties":[{"name":"setpoint","desired":%q}]}}`, value)
-			mu.Lock()
-			sent[key{dev.String(), value}] = time.Now()
-			mu.Unlock()
-			obj := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: dev.Namespace, Name: dev.Name}}
-			_ = e.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
-		})
+		mu.Lock()
+		sent[key{dev.String(), strconv.Itoa(100 + i)}] = time.Now()
+		mu.Unlock()
+		lanes[i%len(names)] <- i
+	}
+	for _, l := range lanes {
+		close(l)
 	}
 	wg.Wait()
 	arrived := func() map[key]time.Time {
@@ -301,6 +324,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 			r.Lost++
 		}
 	}
+	r.addPercentiles("patch → the API server answered", answered)
 	r.addLatencies("patch → mapper got the delta (real edgecore)", lat)
 	return r, nil
 }

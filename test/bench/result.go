@@ -75,6 +75,12 @@ func (r *Result) Metric(name string) (float64, bool) {
 // addLatencies records the latency samples and their percentiles.
 func (r *Result) addLatencies(prefix string, samples []time.Duration) {
 	r.Latencies = append(r.Latencies, samples...)
+	r.addPercentiles(prefix, samples)
+}
+
+// addPercentiles adds the figures of a breakdown (a part of the path whose latencies are not
+// the scenario's own).
+func (r *Result) addPercentiles(prefix string, samples []time.Duration) {
 	r.add(prefix+" samples", float64(len(samples)), "")
 	if len(samples) == 0 {
 		return
