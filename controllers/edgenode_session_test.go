@@ -114,6 +114,10 @@ func TestANodeLeftConnectedByAnEarlierCloudcoreGetsAGracePeriod(t *testing.T) {
 
 func TestDeletingAnEdgeNodeClosesItsSession(t *testing.T) {
 	node := newEdgeNode(t)
+	// Connect only once the cache has the node, as in cloudcore, where CloudHub admits a node
+	// only if the same cache holds its EdgeNode. Before that, a reconcile finds no node, takes
+	// it for deleted and forgets the session (a flake: Connected stayed NeverConnected).
+	eventually(t, condition(node, v1alpha1.ConditionConnected)).Should(gomega.HavePrefix("False/NeverConnected"))
 	sessions.tracker.Connected(node.Name, wire.AgentInfo{Version: "v1"}, 1)
 	eventually(t, condition(node, v1alpha1.ConditionConnected)).Should(gomega.HavePrefix("True/SessionOpen"))
 	if err := k8s.Delete(context.Background(), node); err != nil {
