@@ -244,6 +244,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 	type key struct{ device, value string }
 	var mu sync.Mutex
 	sent := map[key]time.Time{}
+	last := map[string]string{} // each device's last value: the one that must arrive
 	var answered []time.Duration // patch → the API server's answer: the cloud's share before CloudHub
 	total := int(float64(rate) * d.Seconds())
 	// Patches to one device go one at a time, in order, as a controller's work queue sends
@@ -282,6 +283,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 		dev := names[i%len(names)]
 		mu.Lock()
 		sent[key{dev.String(), strconv.Itoa(100 + i)}] = time.Now()
+		last[dev.String()] = strconv.Itoa(100 + i)
 		mu.Unlock()
 		lanes[i%len(names)] <- i
 	}
@@ -306,10 +308,12 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 		}
 		return got
 	}
+	// Desired values are level-based: a value replaced before it reached the edge is coalesced
+	// away, and only a device's last value must arrive.
 	_ = waitUntil(ctx, 30*time.Second, 200*time.Millisecond, func() bool {
 		got := arrived()
-		for k := range sent {
-			if _, ok := got[k]; !ok {
+		for dev, v := range last {
+			if _, ok := got[key{dev, v}]; !ok {
 				return false
 			}
 		}
@@ -318,10 +322,13 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 	got := arrived()
 	lat := make([]time.Duration, 0, len(sent))
 	for k, at := range sent {
-		if a, ok := got[k]; ok {
+		switch a, ok := got[k]; {
+		case ok:
 			lat = append(lat, a.Sub(at))
-		} else {
+		case last[k.device] == k.value:
 			r.Lost++
+		default:
+			r.Coalesced++
 		}
 	}
 	r.addPercentiles("patch → the API server answered", answered)

@@ -41,6 +41,9 @@ type Result struct {
 	Metrics  []Metric       `json:"metrics"`
 	// Lost counts updates that never arrived (a correctness failure, whatever the timings).
 	Lost int `json:"lost"`
+	// Coalesced counts updates replaced by a newer one of the same property before they were
+	// delivered: by design (the newest value always arrives, intermediate ones may not).
+	Coalesced int `json:"coalesced"`
 	// Latencies are the raw samples of the scenario's latency, if it has one.
 	Latencies []time.Duration `json:"-"`
 	Notes     []string        `json:"notes,omitempty"`
@@ -103,6 +106,9 @@ func (r *Result) Print(w io.Writer) {
 	_, _ = fmt.Fprintf(w, "\n== %s %v\n", r.Scenario, r.Params)
 	for _, m := range r.Metrics {
 		_, _ = fmt.Fprintf(w, "  %-44s %14.3f %s\n", m.Name, m.Value, m.Unit)
+	}
+	if r.Coalesced > 0 {
+		_, _ = fmt.Fprintf(w, "  %-44s %14d\n", "coalesced (a newer value arrived instead)", r.Coalesced)
 	}
 	_, _ = fmt.Fprintf(w, "  %-44s %14d\n", "lost updates", r.Lost)
 	for _, n := range r.Notes {
