@@ -244,7 +244,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 	type key struct{ device, value string }
 	var mu sync.Mutex
 	sent := map[key]time.Time{}
-	last := map[string]string{} // each device's last value: the one that must arrive
+	last := map[string]string{}  // each device's last value: the one that must arrive
 	var answered []time.Duration // patch → the API server's answer: the cloud's share before CloudHub
 	total := int(float64(rate) * d.Seconds())
 	// Patches to one device go one at a time, in order, as a controller's work queue sends
