@@ -18,6 +18,7 @@ package edged_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -223,9 +224,12 @@ func TestDeletedHostNetworkPodIsRemoved(t *testing.T) {
 		left := sandboxesOf(t, rt, string(pod.UID))
 		return len(left) == 0, "sandboxes left: " + stringer(len(left))
 	})
-	if _, err := os.Stat(filepath.Join(h.root, "pods", string(pod.UID))); !os.IsNotExist(err) {
-		t.Errorf("the deleted pod's volumes are still there: %v", err)
-	}
+	// The volumes go after the sandbox, in the same removal: wait for them too (checking at
+	// once failed a CI rehearsal by a few milliseconds).
+	eventually(t, 30*time.Second, func() (bool, string) {
+		_, err := os.Stat(filepath.Join(h.root, "pods", string(pod.UID)))
+		return os.IsNotExist(err), fmt.Sprintf("the deleted pod's volumes are still there: %v", err)
+	})
 	containers, err := rt.ListContainers(context.Background(), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
 		LabelSelector: map[string]string{"io.kubernetes.pod.uid": string(pod.UID)}}})
 	if err != nil || len(containers.Containers) != 0 {
