@@ -45,9 +45,12 @@ import (
 const (
 	// DefaultStatusInterval is the least time between two status writes of one device.
 	DefaultStatusInterval = time.Second
-	// DefaultStatusQPS and DefaultStatusBurst bound device status writes across the cluster.
-	DefaultStatusQPS   = 100
-	DefaultStatusBurst = 100
+	// DefaultStatusQPS and DefaultStatusBurst bound the status writes made for the edge across
+	// the cluster: Device status and, in cloudcore, Node, Lease and Pod writes too. 200 since
+	// Nodes and Leases joined the budget (at 1,000 nodes Lease renewals take half of it); the
+	// Device status share yields to a slow API server (statuswrite.Governor).
+	DefaultStatusQPS   = 200
+	DefaultStatusBurst = 200
 )
 
 // ReportsOptions set the status-write budget of DeviceReports.

@@ -255,38 +255,59 @@ func watchStatus(ctx context.Context, e *Env, property string) (*statusWatch, er
 	if err != nil {
 		return nil, err
 	}
-	w, err := cs.EdgetwinV1alpha1().Devices(DeviceNamespace).Watch(ctx, metav1.ListOptions{})
+	devices := cs.EdgetwinV1alpha1().Devices(DeviceNamespace)
+	w, err := devices.Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
 	sw := &statusWatch{seen: map[string]map[string]time.Time{}, last: map[string]string{}}
 	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			at := time.Now()
-			dev, ok := ev.Object.(*v1alpha1.Device)
-			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
-				continue
-			}
-			for _, tw := range dev.Status.Twins {
-				if tw.Name != property || tw.Reported == nil {
-					continue
+		// A watch the API server or the connection ends is opened again: a run once saw no
+		// status at all while 117 writes/s landed. A new watch starts with every device as it
+		// is now, so the newest values are never missed; values that landed in the gap count
+		// from when the new watch saw them (later, never earlier). It gives up once the API
+		// server has refused a watch for 10 s (the scenario's control plane is gone).
+		for cur := w; cur != nil; {
+			sw.consume(cur, property)
+			cur.Stop()
+			cur = nil
+			for deadline := time.Now().Add(10 * time.Second); ctx.Err() == nil && time.Now().Before(deadline); {
+				if next, err := devices.Watch(ctx, metav1.ListOptions{}); err == nil {
+					cur = next
+					break
 				}
-				sw.mu.Lock()
-				m := sw.seen[dev.Name]
-				if m == nil {
-					m = map[string]time.Time{}
-					sw.seen[dev.Name] = m
-				}
-				if _, ok := m[tw.Reported.Value]; !ok {
-					m[tw.Reported.Value] = at
-				}
-				sw.last[dev.Name] = tw.Reported.Value
-				sw.mu.Unlock()
+				time.Sleep(100 * time.Millisecond)
 			}
 		}
 	}()
 	return sw, nil
+}
+
+// consume records the property's reported values from w's events until it ends.
+func (sw *statusWatch) consume(w watch.Interface, property string) {
+	for ev := range w.ResultChan() {
+		at := time.Now()
+		dev, ok := ev.Object.(*v1alpha1.Device)
+		if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+			continue
+		}
+		for _, tw := range dev.Status.Twins {
+			if tw.Name != property || tw.Reported == nil {
+				continue
+			}
+			sw.mu.Lock()
+			m := sw.seen[dev.Name]
+			if m == nil {
+				m = map[string]time.Time{}
+				sw.seen[dev.Name] = m
+			}
+			if _, ok := m[tw.Reported.Value]; !ok {
+				m[tw.Reported.Value] = at
+			}
+			sw.last[dev.Name] = tw.Reported.Value
+			sw.mu.Unlock()
+		}
+	}
 }
 
 func (sw *statusWatch) lastOf(device string) string {
