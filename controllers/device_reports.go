@@ -304,6 +304,9 @@ func (w *DeviceReports) flush(ctx context.Context, key reportKey) {
 	p := w.pending[key]
 	delete(w.pending, key)
 	w.metrics.pending.Set(float64(len(w.pending)))
+	// The reports of the device's recent writes go under the pending ones: the cache this write
+	// is computed from may not have seen them yet.
+	all := layered(w.written[key], p)
 	w.mu.Unlock()
 	if p == nil {
 		return
@@ -321,9 +324,6 @@ func (w *DeviceReports) flush(ctx context.Context, key reportKey) {
 			return
 		}
 	}
-	w.mu.Lock()
-	all := w.withWritten(key, p)
-	w.mu.Unlock()
 	result, err := w.write(ctx, key, all)
 	w.metrics.writes.WithLabelValues(result).Inc()
 	if err != nil {
@@ -349,30 +349,24 @@ func (w *DeviceReports) flush(ctx context.Context, key reportKey) {
 
 // remember records the reports of a landed write. Callers hold w.mu.
 func (w *DeviceReports) remember(key reportKey, p *pendingReports) {
-	if len(p.twins) == 0 && p.state == nil {
-		return
-	}
-	r, ok := w.written[key]
-	if !ok {
-		r = &pendingReports{twins: map[string]wire.TwinReport{}}
-		w.written[key] = r
-	}
-	maps.Copy(r.twins, p.twins)
-	if p.state != nil {
-		r.state = p.state
+	if len(p.twins) > 0 || p.state != nil {
+		w.written[key] = layered(w.written[key], p)
 	}
 }
 
-// withWritten returns p laid over the reports of key's recent writes. Callers hold w.mu.
-func (w *DeviceReports) withWritten(key reportKey, p *pendingReports) *pendingReports {
-	r, ok := w.written[key]
-	if !ok {
-		return p
-	}
-	all := &pendingReports{twins: maps.Clone(r.twins), state: r.state}
-	maps.Copy(all.twins, p.twins)
-	if p.state != nil {
-		all.state = p.state
+// layered returns the reports of newer laid over those of older (either may be nil): each
+// property's newer value wins, and the newer state if there is one. Callbacks and times are
+// not carried.
+func layered(older, newer *pendingReports) *pendingReports {
+	all := &pendingReports{twins: map[string]wire.TwinReport{}}
+	for _, r := range []*pendingReports{older, newer} {
+		if r == nil {
+			continue
+		}
+		maps.Copy(all.twins, r.twins)
+		if r.state != nil {
+			all.state = r.state
+		}
 	}
 	return all
 }
@@ -383,14 +377,8 @@ func (w *DeviceReports) putBack(key reportKey, old *pendingReports, after time.D
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	p := w.pendingFor(key)
-	for name, t := range old.twins {
-		if _, newer := p.twins[name]; !newer {
-			p.twins[name] = t
-		}
-	}
-	if p.state == nil {
-		p.state = old.state
-	}
+	merged := layered(old, p)
+	p.twins, p.state = merged.twins, merged.state
 	p.done = append(old.done, p.done...)
 	p.since = old.since
 	if !p.queued {

@@ -243,11 +243,7 @@ func TestTheGlobalBudgetBoundsTheWritesOfAllDevices(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 
 	// A writer of its own with a small budget: 4 writes/s in all, bursts of 1, 100 ms per device.
-	w := NewDeviceReports(mgrClient, ReportsOptions{Interval: 100 * time.Millisecond, QPS: qps, Burst: 1, Log: logr.Discard()})
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { _ = w.Start(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	w := startWriter(t, mgrClient, ReportsOptions{Interval: 100 * time.Millisecond, QPS: qps, Burst: 1, Log: logr.Discard()})
 
 	before := statusPatches(t)
 	start := time.Now()

@@ -38,6 +38,30 @@ import (
 // These tests are about DeviceReports as the one writer of Device status: the controller's
 // derived status goes through it, and its writes hold no optimistic lock.
 
+// connectedThermostat creates a thermostat on a connected node in a namespace of its own, and
+// waits for its conditions.
+func connectedThermostat(t *testing.T) (dev *v1alpha1.Device, node string) {
+	t.Helper()
+	ns := newNamespace(t)
+	create(t, thermostatModel(ns))
+	node = connectedNode(t)
+	dev = thermostat(ns, "d1", node, "22")
+	create(t, dev)
+	eventually(t, condition(dev, v1alpha1.ConditionNodeConnected)).Should(gomega.HavePrefix("True/"))
+	return dev, node
+}
+
+// startWriter runs a DeviceReports of the test's own over c until the test ends.
+func startWriter(t *testing.T, c client.Client, opts ReportsOptions) *DeviceReports {
+	t.Helper()
+	w := NewDeviceReports(c, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = w.Start(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	return w
+}
+
 func TestTheControllersStatusIsWrittenByTheOneWriter(t *testing.T) {
 	ns := newNamespace(t)
 	create(t, thermostatModel(ns))
@@ -69,19 +93,10 @@ func TestTheControllersStatusIsWrittenByTheOneWriter(t *testing.T) {
 // A user patching a device's spec several times a second used to refuse nearly every status
 // write as a conflict (the optimistic lock on a resourceVersion the spec patches kept moving).
 func TestReportsLandWhileTheSpecKeepsChanging(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, thermostatModel(ns))
-	node := connectedNode(t)
-	dev := thermostat(ns, "d1", node, "22")
-	create(t, dev)
-	eventually(t, condition(dev, v1alpha1.ConditionNodeConnected)).Should(gomega.HavePrefix("True/"))
+	dev, node := connectedThermostat(t)
 
 	// A writer with a short interval, so the test sees many writes race the spec patches.
-	w := NewDeviceReports(mgrClient, ReportsOptions{Interval: 50 * time.Millisecond, Log: logr.Discard()})
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { _ = w.Start(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	w := startWriter(t, mgrClient, ReportsOptions{Interval: 50 * time.Millisecond, Log: logr.Discard()})
 
 	const rounds = 40
 	var spec sync.WaitGroup
@@ -146,19 +161,10 @@ func (s *staleReader) Get(ctx context.Context, key client.ObjectKey, obj client.
 }
 
 func TestAWriteFromAStaleCacheKeepsTheValuesOfEarlierWrites(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, thermostatModel(ns))
-	node := connectedNode(t)
-	dev := thermostat(ns, "d1", node, "22")
-	create(t, dev)
-	eventually(t, condition(dev, v1alpha1.ConditionNodeConnected)).Should(gomega.HavePrefix("True/"))
+	dev, node := connectedThermostat(t)
 
 	reader := &staleReader{Client: mgrClient}
-	w := NewDeviceReports(reader, ReportsOptions{Interval: 10 * time.Millisecond, Log: logr.Discard()})
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { _ = w.Start(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	w := startWriter(t, reader, ReportsOptions{Interval: 10 * time.Millisecond, Log: logr.Discard()})
 
 	// The cache stops here, before either write: it never sees the temperature.
 	snapshot := &v1alpha1.Device{}
@@ -181,12 +187,7 @@ func TestAWriteFromAStaleCacheKeepsTheValuesOfEarlierWrites(t *testing.T) {
 }
 
 func TestAStatusWriteForAnEarlierDeviceOfTheSameNameChangesNothing(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, thermostatModel(ns))
-	node := connectedNode(t)
-	dev := thermostat(ns, "d1", node, "22")
-	create(t, dev)
-	eventually(t, condition(dev, v1alpha1.ConditionNodeConnected)).Should(gomega.HavePrefix("True/"))
+	dev, _ := connectedThermostat(t)
 	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(dev), dev); err != nil {
 		t.Fatal(err)
 	}
@@ -208,20 +209,11 @@ func TestAStatusWriteForAnEarlierDeviceOfTheSameNameChangesNothing(t *testing.T)
 
 // The writer times its patches for the governor, and waits for it before each write.
 func TestTheWriterFeedsTheGovernor(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, thermostatModel(ns))
-	node := connectedNode(t)
-	dev := thermostat(ns, "d1", node, "22")
-	create(t, dev)
-	eventually(t, condition(dev, v1alpha1.ConditionNodeConnected)).Should(gomega.HavePrefix("True/"))
+	dev, node := connectedThermostat(t)
 
 	// Every write is slower than a nanosecond: each window with writes halves the rate.
 	gov := statuswrite.NewGovernor(statuswrite.GovernorOptions{Max: 100, Burst: 1, Target: time.Nanosecond})
-	w := NewDeviceReports(mgrClient, ReportsOptions{Interval: 10 * time.Millisecond, Governor: gov, Log: logr.Discard()})
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { _ = w.Start(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	w := startWriter(t, mgrClient, ReportsOptions{Interval: 10 * time.Millisecond, Governor: gov, Log: logr.Discard()})
 
 	var finished atomic.Int64
 	apply(t, w, node, &finished, twinReport(t, dev, 1, "temperature", "20", nil, time.Now()))
