@@ -90,6 +90,9 @@ packages-test:
 .PHONY: test
 test: packages-test control-plane ## Run unit and integration tests (a real API server through envtest; not e2e), then the fuzz targets briefly.
 	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(UNIT_PKGS)
+	@# The device-only edgecore (build tag noedged): its own wiring and refusals.
+	go vet -tags noedged ./edge/... ./cmd/edgecore
+	go test -timeout 5m $(GO_TEST_FLAGS) -tags noedged ./edge/agent ./cmd/edgecore
 	@# The integration suite builds cloudcore and edgecore itself, which go test's result cache
 	@# cannot see: a change to the binaries alone would replay an old pass. -count=1 runs it always.
 	go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./test/integration
@@ -129,9 +132,10 @@ lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and apply its fixes.
 ##@ Build
 
 .PHONY: build
-build: ## Build cloudcore, edgecore, edgetwin and edgetwin-sim into bin/.
+build: ## Build cloudcore, edgecore (and the device-only edgecore-noedged), edgetwin and edgetwin-sim into bin/.
 	@mkdir -p bin
 	go build -o bin/ ./cmd/cloudcore ./cmd/edgecore ./cmd/edgetwin ./cmd/edgetwin-sim
+	go build -tags noedged -o bin/edgecore-noedged ./cmd/edgecore
 
 DEV_FLAGS ?=
 

@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/devicemodel"
 	"github.com/edgetwin/edgetwin/pkg/property"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
@@ -47,7 +48,7 @@ func computeDeviceStatus(dev *v1alpha1.Device, model *v1alpha1.DeviceModel, node
 	if model == nil {
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionFalse, v1alpha1.ReasonModelNotFound,
 			fmt.Sprintf("DeviceModel %q does not exist in namespace %q", dev.Spec.ModelRef.Name, dev.Namespace))
-	} else if problems := property.CheckDesired(&model.Spec, dev.Spec.Properties); len(problems) == 0 {
+	} else if problems := devicemodel.CheckDesired(&model.Spec, dev.Spec.Properties); len(problems) == 0 {
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionModelResolved, metav1.ConditionTrue, v1alpha1.ReasonModelFound,
 			fmt.Sprintf("DeviceModel %q resolved; every desired value fits it", model.Name))
 	} else {
@@ -143,13 +144,13 @@ func setSynced(dev *v1alpha1.Device, model *v1alpha1.DeviceModel, rejected map[s
 		desired++
 		var mp *v1alpha1.ModelProperty
 		if model != nil {
-			mp = property.Find(&model.Spec, p.Name)
+			mp = devicemodel.Find(&model.Spec, p.Name)
 		}
 		got, ok := reported[p.Name]
 		switch {
 		case !ok:
 			pending = append(pending, fmt.Sprintf("%s (desired %q, nothing reported)", p.Name, *p.Desired))
-		case !property.Equal(mp, *p.Desired, got):
+		case !property.Equal(devicemodel.Schema(mp), *p.Desired, got):
 			pending = append(pending, fmt.Sprintf("%s (desired %q, reported %q)", p.Name, *p.Desired, got))
 		}
 	}

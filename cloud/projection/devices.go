@@ -28,9 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
+	"github.com/edgetwin/edgetwin/cloud/devicemodel"
 	"github.com/edgetwin/edgetwin/cloud/hub"
 	"github.com/edgetwin/edgetwin/controllers"
-	"github.com/edgetwin/edgetwin/pkg/property"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -102,7 +102,7 @@ func (d *Devices) project(ctx context.Context, dev *v1alpha1.Device) (hub.Object
 // with the device's desired value (unless the model check refuses it) and report period.
 func Merge(dev *v1alpha1.Device, model *v1alpha1.DeviceModel) *wire.Device {
 	refused := map[string]bool{}
-	for _, p := range property.CheckDesired(&model.Spec, dev.Spec.Properties) {
+	for _, p := range devicemodel.CheckDesired(&model.Spec, dev.Spec.Properties) {
 		refused[p.Property] = true
 	}
 	settings := map[string]*v1alpha1.DeviceProperty{}

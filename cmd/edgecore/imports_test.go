@@ -25,7 +25,7 @@ import (
 
 // edgecore runs on small devices and has no business with the Kubernetes API: it talks to
 // cloudcore only, over the certificate API and the websocket. These are what it must never link.
-// k8s.io/apimachinery and k8s.io/utils stay allowed, for api/v1alpha1's types and the clock.
+// k8s.io/apimachinery and k8s.io/api stay allowed in the full build, for Edged's pod types.
 var bannedOnTheEdge = []string{
 	"k8s.io/client-go",
 	"sigs.k8s.io/controller-runtime",
@@ -47,28 +47,65 @@ func bannedDependency(path string) bool {
 	return false
 }
 
-// TestEdgecoreLinksNoCloudPackage lists everything the edgecore binary links (tests aside), so
-// that it covers every edge package it uses, and fails on any banned dependency.
-func TestEdgecoreLinksNoCloudPackage(t *testing.T) {
+// goListDeps lists everything the edgecore binary links (tests aside) when built with the
+// flags, so that it covers every edge package it uses.
+func goListDeps(t *testing.T, flags ...string) []string {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is needed to list the imports: %v", err)
 	}
-	out, err := exec.Command(goBin, "list", "-deps", "github.com/edgetwin/edgetwin/cmd/edgecore").Output()
+	args := append(append([]string{"list", "-deps"}, flags...), "github.com/edgetwin/edgetwin/cmd/edgecore")
+	out, err := exec.Command(goBin, args...).Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatalf("go %s: %v", strings.Join(args, " "), err)
 	}
 	deps := strings.Fields(string(out))
 	// Without the edge packages edgecore is built from, go list listed something else, and the
-	// check would prove nothing.
-	for _, want := range []string{"github.com/edgetwin/edgetwin/edge/join", "github.com/edgetwin/edgetwin/edge/renew"} {
+	// checks would prove nothing.
+	for _, want := range []string{"github.com/edgetwin/edgetwin/edge/join", "github.com/edgetwin/edgetwin/edge/renew",
+		"github.com/edgetwin/edgetwin/edge/twin"} {
 		if !slices.Contains(deps, want) {
 			t.Fatalf("go list -deps does not list %s among %d packages; the check would prove nothing", want, len(deps))
 		}
 	}
-	for _, dep := range deps {
-		if bannedDependency(dep) {
-			t.Errorf("edgecore depends on %s", dep)
+	return deps
+}
+
+// TestEdgecoreLinksNoCloudPackage fails on any banned dependency of edgecore, in either build.
+func TestEdgecoreLinksNoCloudPackage(t *testing.T) {
+	for _, flags := range [][]string{nil, {"-tags", "noedged"}} {
+		for _, dep := range goListDeps(t, flags...) {
+			if bannedDependency(dep) {
+				t.Errorf("edgecore %v depends on %s", flags, dep)
+			}
+		}
+	}
+}
+
+// podCode is what only Edged needs: the device-only edgecore (build tag noedged) links none of
+// it, which is where its smaller binary and resident memory come from (docs/benchmarks.md).
+var podCode = []string{
+	"github.com/edgetwin/edgetwin/edge/edged",
+	"github.com/edgetwin/edgetwin/pkg/containerd",
+	"github.com/edgetwin/edgetwin/api/v1alpha1",
+	"k8s.io/api",
+	"k8s.io/apimachinery",
+	"k8s.io/cri-api",
+	"k8s.io/cri-client",
+	"google.golang.org/grpc",
+}
+
+func TestDeviceOnlyEdgecoreLinksNoPodCode(t *testing.T) {
+	full := goListDeps(t)
+	if !slices.Contains(full, "k8s.io/cri-api/pkg/apis/runtime/v1") {
+		t.Fatalf("the full edgecore does not link the CRI API; the list of pod code is out of date")
+	}
+	for _, dep := range goListDeps(t, "-tags", "noedged") {
+		for _, module := range podCode {
+			if dep == module || strings.HasPrefix(dep, module+"/") {
+				t.Errorf("the device-only edgecore links %s", dep)
+			}
 		}
 	}
 }

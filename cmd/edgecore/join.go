@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/edgetwin/edgetwin/edge/agent"
 	"github.com/edgetwin/edgetwin/edge/config"
 	"github.com/edgetwin/edgetwin/edge/join"
 )
@@ -194,6 +195,10 @@ func parseJoin(args []string, stderr io.Writer) (*joinRequest, error) {
 	edged, err := ef.edged(set)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if edged.Enabled() && !agent.EdgedBuiltIn {
+		// Refused at join, before a token is spent on a node that could not start.
+		return nil, fmt.Errorf("%w: %w", errUsage, agent.ErrNoEdged)
 	}
 	cfg := config.New(*server, *name)
 	cfg.Broker.Mode, cfg.Broker.Address = *brokerMode, *brokerAddr

@@ -1,3 +1,5 @@
+//go:build !noedged
+
 /*
 Copyright 2026 The edgetwin Authors.
 

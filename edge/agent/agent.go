@@ -42,7 +42,6 @@ import (
 
 	"github.com/edgetwin/edgetwin/edge/bus"
 	"github.com/edgetwin/edgetwin/edge/config"
-	"github.com/edgetwin/edgetwin/edge/edged"
 	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/edge/meta"
 	"github.com/edgetwin/edgetwin/edge/renew"
@@ -113,11 +112,11 @@ func Run(ctx context.Context, o Options) error {
 	// cloud; in the background, so that a runtime that cannot start yet never takes the
 	// node's devices and link down with it.
 	route := listener{devices: devices}
-	var workloads *podRuntime
-	if cfg.Edged.Enabled() {
-		workloads = &podRuntime{log: o.Logger.WithName("runtime"), start: func(ctx context.Context) (*pods, error) {
-			return newPods(ctx, o.DataDir, cfg, store, func() { h.Notify() }, o.Logger)
-		}}
+	workloads, err := newWorkloads(cfg, o.DataDir, store, func() { h.Notify() }, o.Logger)
+	if err != nil {
+		return err
+	}
+	if workloads != nil {
 		route.pods = workloads
 	}
 	h, err = hub.New(hub.Config{URL: cfg.HubURL(), TLSConfig: tlsCfg, Store: store, Agent: agentInfo(),
@@ -268,25 +267,7 @@ func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twi
 		}
 	}})
 	if rt != nil {
-		// Zero until Edged runs (the runtime may still be starting).
-		stats := func() edged.Stats {
-			if p := rt.current(); p != nil {
-				return p.edged.Stats()
-			}
-			return edged.Stats{}
-		}
-		gauge("edgetwin_edged_up", "1 once the container runtime started and Edged runs.", func() float64 { return b(rt.current() != nil) })
-		gauge("edgetwin_edged_pods", "Pods Edged runs (or is still stopping).", func() float64 { return float64(stats().Pods) })
-		counter("edgetwin_edged_pod_syncs_total", "Pod syncs.", func() float64 { return float64(stats().Syncs) })
-		counter("edgetwin_edged_pod_sync_errors_total", "Pod syncs the runtime failed.", func() float64 { return float64(stats().SyncErrors) })
-		counter("edgetwin_edged_container_starts_total", "Containers started, restarts included.",
-			func() float64 { return float64(stats().ContainerStarts) })
-		counter("edgetwin_edged_image_pulls_total", "Images pulled.", func() float64 { return float64(stats().Pulls) })
-		counter("edgetwin_edged_image_pull_failures_total", "Image pulls that failed.", func() float64 { return float64(stats().PullFailures) })
-		counter("edgetwin_edged_status_reports_total", "Pod statuses queued for the cloud.",
-			func() float64 { return float64(stats().StatusReports) })
-		counter("edgetwin_edged_garbage_collected_total", "Pods and containers removed because no stored pod owns them.",
-			func() float64 { return float64(stats().GarbageCollected) })
+		rt.registerMetrics(gauge, counter)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

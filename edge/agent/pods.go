@@ -1,3 +1,5 @@
+//go:build !noedged
+
 /*
 Copyright 2026 The edgetwin Authors.
 
@@ -26,11 +28,53 @@ import (
 
 	"github.com/edgetwin/edgetwin/edge/config"
 	"github.com/edgetwin/edgetwin/edge/edged"
-	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/edge/meta"
 	"github.com/edgetwin/edgetwin/pkg/containerd"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
+
+// EdgedBuiltIn says whether this edgecore can run pods: false in a device-only build (build tag
+// noedged, pods_noedged.go).
+const EdgedBuiltIn = true
+
+// newWorkloads is Edged for the node's config, brought up in the background by run; nil when the
+// config names no container runtime.
+func newWorkloads(cfg *config.Config, dataDir string, store *meta.Store, notify func(), log logr.Logger) (*podRuntime, error) {
+	if !cfg.Edged.Enabled() {
+		return nil, nil
+	}
+	return &podRuntime{log: log.WithName("runtime"), start: func(ctx context.Context) (*pods, error) {
+		return newPods(ctx, dataDir, cfg, store, notify, log)
+	}}, nil
+}
+
+// registerMetrics adds Edged's metrics to edgecore's /metrics.
+func (rt *podRuntime) registerMetrics(gauge, counter func(name, help string, f func() float64)) {
+	// Zero until Edged runs (the runtime may still be starting).
+	stats := func() edged.Stats {
+		if p := rt.current(); p != nil {
+			return p.edged.Stats()
+		}
+		return edged.Stats{}
+	}
+	gauge("edgetwin_edged_up", "1 once the container runtime started and Edged runs.", func() float64 {
+		if rt.current() != nil {
+			return 1
+		}
+		return 0
+	})
+	gauge("edgetwin_edged_pods", "Pods Edged runs (or is still stopping).", func() float64 { return float64(stats().Pods) })
+	counter("edgetwin_edged_pod_syncs_total", "Pod syncs.", func() float64 { return float64(stats().Syncs) })
+	counter("edgetwin_edged_pod_sync_errors_total", "Pod syncs the runtime failed.", func() float64 { return float64(stats().SyncErrors) })
+	counter("edgetwin_edged_container_starts_total", "Containers started, restarts included.",
+		func() float64 { return float64(stats().ContainerStarts) })
+	counter("edgetwin_edged_image_pulls_total", "Images pulled.", func() float64 { return float64(stats().Pulls) })
+	counter("edgetwin_edged_image_pull_failures_total", "Image pulls that failed.", func() float64 { return float64(stats().PullFailures) })
+	counter("edgetwin_edged_status_reports_total", "Pod statuses queued for the cloud.",
+		func() float64 { return float64(stats().StatusReports) })
+	counter("edgetwin_edged_garbage_collected_total", "Pods and containers removed because no stored pod owns them.",
+		func() float64 { return float64(stats().GarbageCollected) })
+}
 
 // pods is Edged with the containerd edgecore may have started for it.
 type pods struct {
@@ -173,67 +217,4 @@ func (r *podRuntime) problem() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastErr
-}
-
-// listener routes what EdgeHub stores: devices to DeviceTwin, pods and what they use to Edged.
-type listener struct {
-	devices hub.Listener
-	pods    hub.Listener
-}
-
-func (l listener) target(kind wire.Kind) hub.Listener {
-	switch kind {
-	case wire.KindDevice:
-		return l.devices
-	case wire.KindPod, wire.KindConfigMap, wire.KindSecret, wire.KindServiceAccountToken:
-		return l.pods
-	}
-	return nil
-}
-
-// ObjectsChanged hands each component its part of one commit, in order: as one batch to a
-// component that takes batches (DeviceTwin writes its twins in one transaction), one by one
-// otherwise.
-func (l listener) ObjectsChanged(changes []hub.Change) {
-	var devices, pods []hub.Change
-	for _, c := range changes {
-		switch {
-		case c.Ref.Kind == wire.KindDevice:
-			devices = append(devices, c)
-		case l.target(c.Ref.Kind) != nil:
-			pods = append(pods, c)
-		}
-	}
-	deliver(l.devices, devices)
-	deliver(l.pods, pods)
-}
-
-// deliver hands changes to a listener, as one batch if it takes batches.
-func deliver(target hub.Listener, changes []hub.Change) {
-	if target == nil || len(changes) == 0 {
-		return
-	}
-	if bl, ok := target.(hub.BatchListener); ok {
-		bl.ObjectsChanged(changes)
-		return
-	}
-	for _, c := range changes {
-		if c.Deleted {
-			target.ObjectDeleted(c.Ref)
-		} else {
-			target.ObjectStored(c.Ref, c.Body)
-		}
-	}
-}
-
-func (l listener) ObjectStored(ref wire.ObjectRef, body []byte) {
-	if t := l.target(ref.Kind); t != nil {
-		t.ObjectStored(ref, body)
-	}
-}
-
-func (l listener) ObjectDeleted(ref wire.ObjectRef) {
-	if t := l.target(ref.Kind); t != nil {
-		t.ObjectDeleted(ref)
-	}
 }

@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/edge/meta"
 	"github.com/edgetwin/edgetwin/pkg/property"
@@ -425,7 +424,7 @@ func (b *batch) twinUpdate(r *request) {
 		value := *u.Twin[prop].Actual.Value
 		mp := d.props[prop]
 		if mp == nil {
-			t.countRefusal(v1alpha1.ReasonUnknownProperty, 1)
+			t.countRefusal(property.ReasonUnknownProperty, 1)
 			problems = append(problems, fmt.Sprintf("property %q: the device's model has no property of this name", prop))
 			continue
 		}

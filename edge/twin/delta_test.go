@@ -23,8 +23,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/edge/meta"
+	"github.com/edgetwin/edgetwin/pkg/property"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
 
@@ -139,7 +139,7 @@ func sorted(s []string) []string {
 }
 
 func TestTwinReportsSayWhichDesiredValueTheyAcknowledge(t *testing.T) {
-	mp := &v1alpha1.ModelProperty{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble}
+	mp := &property.Schema{Name: "setpoint", Type: property.TypeDouble}
 	tests := []struct {
 		name       string
 		desired    *string

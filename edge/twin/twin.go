@@ -32,7 +32,6 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
 
-	"github.com/edgetwin/edgetwin/api/v1alpha1"
 	"github.com/edgetwin/edgetwin/edge/meta"
 	"github.com/edgetwin/edgetwin/pkg/property"
 	"github.com/edgetwin/edgetwin/pkg/wire"
@@ -85,7 +84,7 @@ const (
 // and the request-level ones above.
 var refusalReasons = []string{
 	RefusedBadRequest, RefusedUnknownDevice, RefusedDesiredFromSpec, RefusedStoreFailed,
-	v1alpha1.ReasonUnknownProperty, v1alpha1.ReasonInvalidValue, v1alpha1.ReasonValueOutOfRange,
+	property.ReasonUnknownProperty, property.ReasonInvalidValue, property.ReasonValueOutOfRange,
 }
 
 // Stats is a snapshot of DeviceTwin's counters.
@@ -151,7 +150,7 @@ type device struct {
 	version string
 	body    wire.Device
 	// props are the model's properties, by name.
-	props map[string]*v1alpha1.ModelProperty
+	props map[string]*property.Schema
 	// twins holds one row per property of the model, by name.
 	twins map[string]meta.Twin
 	// state is the state last reported, if any.
@@ -367,7 +366,7 @@ func desiredRows(namespace, name, version string, body wire.Device, old map[stri
 
 // computeDelta returns, for every property with a desired value, that value if the reported one
 // differs (numbers by value) or is missing; nil when the device is in sync.
-func computeDelta(props map[string]*v1alpha1.ModelProperty, twins map[string]meta.Twin) map[string]string {
+func computeDelta(props map[string]*property.Schema, twins map[string]meta.Twin) map[string]string {
 	var delta map[string]string
 	for name, r := range twins {
 		if r.Desired == nil {
@@ -386,7 +385,7 @@ func computeDelta(props map[string]*v1alpha1.ModelProperty, twins map[string]met
 
 // twinReport is the report of a value accepted for a property: it names the desired value and
 // the content version it was compared with, so the cloud can tell which desired value it acks.
-func twinReport(mp *v1alpha1.ModelProperty, r meta.Twin, version string) wire.TwinReport {
+func twinReport(mp *property.Schema, r meta.Twin, version string) wire.TwinReport {
 	rep := wire.TwinReport{Property: r.Property, Timestamp: r.ReportedAt, Version: version, Desired: cloneString(r.Desired)}
 	if r.Reported != nil {
 		rep.Value = *r.Reported
@@ -670,11 +669,11 @@ func (d *device) membership() MembershipDevice {
 }
 
 // msgTwin is a twin row as the protocol shows it.
-func msgTwin(mp *v1alpha1.ModelProperty, r meta.Twin) *MsgTwin {
+func msgTwin(mp *property.Schema, r meta.Twin) *MsgTwin {
 	optional := false
 	m := &MsgTwin{Optional: &optional}
 	if mp != nil {
-		m.Metadata = &TypeMetadata{Type: string(mp.Type)}
+		m.Metadata = &TypeMetadata{Type: mp.Type}
 	}
 	if r.Desired != nil {
 		m.Expected = &Value{Value: cloneString(r.Desired), Metadata: &ValueMetadata{Timestamp: r.DesiredAt}}
@@ -685,15 +684,11 @@ func msgTwin(mp *v1alpha1.ModelProperty, r meta.Twin) *MsgTwin {
 	return m
 }
 
-// modelProperties converts the device's properties into the API's type that pkg/property
-// checks values against.
-func modelProperties(body wire.Device) map[string]*v1alpha1.ModelProperty {
-	props := make(map[string]*v1alpha1.ModelProperty, len(body.Properties))
+// modelProperties gives the schema pkg/property checks each of the device's properties against.
+func modelProperties(body wire.Device) map[string]*property.Schema {
+	props := make(map[string]*property.Schema, len(body.Properties))
 	for _, p := range body.Properties {
-		props[p.Name] = &v1alpha1.ModelProperty{
-			Name: p.Name, Type: v1alpha1.PropertyType(p.Type), AccessMode: v1alpha1.AccessMode(p.AccessMode),
-			Unit: p.Unit, Minimum: cloneString(p.Minimum), Maximum: cloneString(p.Maximum),
-		}
+		props[p.Name] = &property.Schema{Name: p.Name, Type: p.Type, Minimum: cloneString(p.Minimum), Maximum: cloneString(p.Maximum)}
 	}
 	return props
 }

@@ -18,50 +18,48 @@ package property
 
 import (
 	"testing"
-
-	"github.com/edgetwin/edgetwin/api/v1alpha1"
 )
 
 func TestCheckValue(t *testing.T) {
-	intProp := v1alpha1.ModelProperty{Name: "count", Type: v1alpha1.PropertyTypeInt, Minimum: new("-5"), Maximum: new("10")}
-	floatProp := v1alpha1.ModelProperty{Name: "level", Type: v1alpha1.PropertyTypeFloat}
-	doubleProp := v1alpha1.ModelProperty{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, Minimum: new("5"), Maximum: new("30.5")}
-	boolProp := v1alpha1.ModelProperty{Name: "on", Type: v1alpha1.PropertyTypeBoolean}
-	strProp := v1alpha1.ModelProperty{Name: "mode", Type: v1alpha1.PropertyTypeString}
-	bytesProp := v1alpha1.ModelProperty{Name: "blob", Type: v1alpha1.PropertyTypeBytes}
+	intProp := Schema{Name: "count", Type: TypeInt, Minimum: new("-5"), Maximum: new("10")}
+	floatProp := Schema{Name: "level", Type: TypeFloat}
+	doubleProp := Schema{Name: "setpoint", Type: TypeDouble, Minimum: new("5"), Maximum: new("30.5")}
+	boolProp := Schema{Name: "on", Type: TypeBoolean}
+	strProp := Schema{Name: "mode", Type: TypeString}
+	bytesProp := Schema{Name: "blob", Type: TypeBytes}
 
 	tests := []struct {
 		name   string
-		prop   v1alpha1.ModelProperty
+		prop   Schema
 		value  string
 		reason string // empty when the value is valid
 	}{
 		{"an int inside the range is valid", intProp, "7", ""},
 		{"an int on the minimum is valid", intProp, "-5", ""},
 		{"an int on the maximum is valid", intProp, "10", ""},
-		{"an int below the minimum is out of range", intProp, "-6", v1alpha1.ReasonValueOutOfRange},
-		{"an int above the maximum is out of range", intProp, "11", v1alpha1.ReasonValueOutOfRange},
-		{"a decimal is not an int", intProp, "7.5", v1alpha1.ReasonInvalidValue},
-		{"an int that overflows 64 bits is invalid", intProp, "99999999999999999999", v1alpha1.ReasonInvalidValue},
-		{"an empty string is not an int", intProp, "", v1alpha1.ReasonInvalidValue},
+		{"an int below the minimum is out of range", intProp, "-6", ReasonValueOutOfRange},
+		{"an int above the maximum is out of range", intProp, "11", ReasonValueOutOfRange},
+		{"a decimal is not an int", intProp, "7.5", ReasonInvalidValue},
+		{"an int that overflows 64 bits is invalid", intProp, "99999999999999999999", ReasonInvalidValue},
+		{"an empty string is not an int", intProp, "", ReasonInvalidValue},
 		{"a double inside the range is valid", doubleProp, "21.5", ""},
 		{"a double in exponent form is valid", doubleProp, "2.15e1", ""},
-		{"a double just above a decimal maximum is out of range", doubleProp, "30.51", v1alpha1.ReasonValueOutOfRange},
-		{"a double below the minimum is out of range", doubleProp, "4.99", v1alpha1.ReasonValueOutOfRange},
-		{"NaN is not a double", doubleProp, "NaN", v1alpha1.ReasonInvalidValue},
-		{"infinity is not a double", doubleProp, "+Inf", v1alpha1.ReasonInvalidValue},
-		{"text is not a double", doubleProp, "warm", v1alpha1.ReasonInvalidValue},
+		{"a double just above a decimal maximum is out of range", doubleProp, "30.51", ReasonValueOutOfRange},
+		{"a double below the minimum is out of range", doubleProp, "4.99", ReasonValueOutOfRange},
+		{"NaN is not a double", doubleProp, "NaN", ReasonInvalidValue},
+		{"infinity is not a double", doubleProp, "+Inf", ReasonInvalidValue},
+		{"text is not a double", doubleProp, "warm", ReasonInvalidValue},
 		{"a float without a range accepts any finite number", floatProp, "-123.25", ""},
-		{"a number beyond float32 is not a float", floatProp, "1e39", v1alpha1.ReasonInvalidValue},
+		{"a number beyond float32 is not a float", floatProp, "1e39", ReasonInvalidValue},
 		{"true is a boolean", boolProp, "true", ""},
 		{"false is a boolean", boolProp, "false", ""},
-		{"1 is not a boolean", boolProp, "1", v1alpha1.ReasonInvalidValue},
-		{"TRUE is not a boolean", boolProp, "TRUE", v1alpha1.ReasonInvalidValue},
+		{"1 is not a boolean", boolProp, "1", ReasonInvalidValue},
+		{"TRUE is not a boolean", boolProp, "TRUE", ReasonInvalidValue},
 		{"any UTF-8 text is a string", strProp, "héat", ""},
-		{"invalid UTF-8 is not a string", strProp, "\xff\xfe", v1alpha1.ReasonInvalidValue},
+		{"invalid UTF-8 is not a string", strProp, "\xff\xfe", ReasonInvalidValue},
 		{"standard base64 is bytes", bytesProp, "aGVsbG8=", ""},
-		{"broken base64 is not bytes", bytesProp, "aGVsbG8", v1alpha1.ReasonInvalidValue},
-		{"an unknown type rejects every value", v1alpha1.ModelProperty{Name: "x", Type: "complex"}, "1", v1alpha1.ReasonInvalidValue},
+		{"broken base64 is not bytes", bytesProp, "aGVsbG8", ReasonInvalidValue},
+		{"an unknown type rejects every value", Schema{Name: "x", Type: "complex"}, "1", ReasonInvalidValue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,58 +76,17 @@ func TestCheckValue(t *testing.T) {
 	}
 }
 
-func TestCheckDesired(t *testing.T) {
-	model := &v1alpha1.DeviceModelSpec{Protocol: "simulator", Properties: []v1alpha1.ModelProperty{
-		{Name: "temperature", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadOnly},
-		{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble, AccessMode: v1alpha1.AccessModeReadWrite, Minimum: new("5"), Maximum: new("30")},
-		{Name: "defaulted", Type: v1alpha1.PropertyTypeInt}, // accessMode unset: ReadOnly
-	}}
-	tests := []struct {
-		name  string
-		props []v1alpha1.DeviceProperty
-		want  map[string]string // property -> reason
-	}{
-		{"a valid desired value on a ReadWrite property passes", []v1alpha1.DeviceProperty{{Name: "setpoint", Desired: new("21")}}, map[string]string{}},
-		{"a property listed without a desired value is not checked", []v1alpha1.DeviceProperty{{Name: "temperature"}}, map[string]string{}},
-		{"a desired value on a ReadOnly property is refused", []v1alpha1.DeviceProperty{{Name: "temperature", Desired: new("20")}},
-			map[string]string{"temperature": v1alpha1.ReasonPropertyReadOnly}},
-		{"a property with no access mode is ReadOnly", []v1alpha1.DeviceProperty{{Name: "defaulted", Desired: new("1")}},
-			map[string]string{"defaulted": v1alpha1.ReasonPropertyReadOnly}},
-		{"a property the model lacks is unknown", []v1alpha1.DeviceProperty{{Name: "humidity"}},
-			map[string]string{"humidity": v1alpha1.ReasonUnknownProperty}},
-		{"each bad property is reported and a good one is not", []v1alpha1.DeviceProperty{
-			{Name: "setpoint", Desired: new("45")}, {Name: "humidity", Desired: new("1")}},
-			map[string]string{"setpoint": v1alpha1.ReasonValueOutOfRange, "humidity": v1alpha1.ReasonUnknownProperty}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := map[string]string{}
-			for _, p := range CheckDesired(model, tt.props) {
-				got[p.Property] = p.Reason
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("CheckDesired = %v, want %v", got, tt.want)
-			}
-			for k, v := range tt.want {
-				if got[k] != v {
-					t.Fatalf("CheckDesired = %v, want %v", got, tt.want)
-				}
-			}
-		})
-	}
-}
-
 // FuzzCheckValue feeds arbitrary values (as a mapper could report them) to every type: the check
 // must never panic, and a value it accepts must be accepted again (the check is a pure function).
 func FuzzCheckValue(f *testing.F) {
 	for _, seed := range []string{"", "0", "-1", "21.5", "1e308", "NaN", "true", "aGk=", "\xff", "9223372036854775808"} {
 		f.Add(seed)
 	}
-	types := []v1alpha1.PropertyType{v1alpha1.PropertyTypeInt, v1alpha1.PropertyTypeFloat, v1alpha1.PropertyTypeDouble,
-		v1alpha1.PropertyTypeString, v1alpha1.PropertyTypeBoolean, v1alpha1.PropertyTypeBytes}
+	types := []string{TypeInt, TypeFloat, TypeDouble,
+		TypeString, TypeBoolean, TypeBytes}
 	f.Fuzz(func(t *testing.T, value string) {
 		for _, typ := range types {
-			p := v1alpha1.ModelProperty{Name: "p", Type: typ, Minimum: new("-10"), Maximum: new("10")}
+			p := Schema{Name: "p", Type: typ, Minimum: new("-10"), Maximum: new("10")}
 			first := CheckValue(&p, value)
 			second := CheckValue(&p, value)
 			if (first == nil) != (second == nil) {
@@ -143,11 +100,11 @@ func FuzzCheckValue(f *testing.F) {
 }
 
 func TestEqual(t *testing.T) {
-	double := &v1alpha1.ModelProperty{Name: "setpoint", Type: v1alpha1.PropertyTypeDouble}
-	str := &v1alpha1.ModelProperty{Name: "mode", Type: v1alpha1.PropertyTypeString}
+	double := &Schema{Name: "setpoint", Type: TypeDouble}
+	str := &Schema{Name: "mode", Type: TypeString}
 	tests := []struct {
 		name string
-		prop *v1alpha1.ModelProperty
+		prop *Schema
 		a, b string
 		want bool
 	}{

@@ -35,11 +35,12 @@ func TestEveryScenarioAtSmallSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cmd := range []string{"cloudcore", "edgecore", "edgetwin-sim"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(binDir, cmd), "./cmd/"+cmd)
+	for _, b := range []struct{ out, pkg, tags string }{{"cloudcore", "cloudcore", ""}, {"edgecore", "edgecore", ""},
+		{DeviceOnlyEdgecore, "edgecore", "noedged"}, {"edgetwin-sim", "edgetwin-sim", ""}} {
+		build := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(binDir, b.out), "./cmd/"+b.pkg)
 		build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
 		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", cmd, err, out)
+			t.Fatalf("building %s: %v\n%s", b.out, err, out)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -69,6 +70,14 @@ func TestEveryScenarioAtSmallSize(t *testing.T) {
 		}
 		if r.Scenario == "reported-path" && len(r.Latencies) == 0 {
 			t.Errorf("the reported path recorded no latency")
+		}
+		if r.Scenario == "edge-footprint and end-to-end fan-out" {
+			// Both builds of edgecore ran their devices and were measured.
+			for _, what := range []string{"edgecore", "device-only edgecore (noedged)"} {
+				if v, ok := r.Metric(what + " RSS anonymous (heap, stacks, SQLite)"); !ok || v <= 0 {
+					t.Errorf("no resident memory recorded for the %s (%v)", what, v)
+				}
+			}
 		}
 		if r.Scenario == "connect-storm" {
 			if v, ok := r.Metric("dials (connection attempts)"); !ok || v < float64(plan.StormNodes[0]) {

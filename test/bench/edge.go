@@ -19,7 +19,9 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,7 +44,7 @@ import (
 
 // realEdge is one real edgecore with its internal broker and the simulator.
 type realEdge struct {
-	node          string
+	node, binary  string
 	edgecore, sim *exec.Cmd
 	metrics       string
 	simHTTP       string
@@ -78,8 +80,9 @@ func stopProcess(cmd *exec.Cmd) {
 	_ = cmd.Process.Kill()
 }
 
-// startRealEdge joins a real edgecore as node, with its internal broker, and a simulator.
-func startRealEdge(ctx context.Context, e *Env, node string, reportEvery time.Duration) (*realEdge, error) {
+// startRealEdge joins a real edgecore (binary, in the Env's BinDir) as node, with its internal
+// broker, and a simulator.
+func startRealEdge(ctx context.Context, e *Env, node, binary string, reportEvery time.Duration) (*realEdge, error) {
 	token, err := join.Create(ctx, e.Client, Namespace, node, time.Hour, e.CA)
 	if err != nil {
 		return nil, err
@@ -91,7 +94,7 @@ func startRealEdge(ctx context.Context, e *Env, node string, reportEvery time.Du
 	}
 	broker := fmt.Sprintf("127.0.0.1:%d", brokerPort)
 	server := fmt.Sprintf("https://127.0.0.1:%d", e.HubPort)
-	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, "edgecore"), "join", "--server", server,
+	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, binary), "join", "--server", server,
 		"--token", token, "--name", node, "--data-dir", dataDir, "--broker-address", broker).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("edgecore join: %w\n%s", err, out)
@@ -104,8 +107,9 @@ func startRealEdge(ctx context.Context, e *Env, node string, reportEvery time.Du
 	if err != nil {
 		return nil, err
 	}
-	re := &realEdge{node: node, metrics: fmt.Sprintf("127.0.0.1:%d", metricsPort), simHTTP: fmt.Sprintf("127.0.0.1:%d", simPort)}
-	re.edgecore, err = e.process("edgecore-"+node, "edgecore", "run", "--data-dir", dataDir,
+	re := &realEdge{node: node, binary: binary, metrics: fmt.Sprintf("127.0.0.1:%d", metricsPort),
+		simHTTP: fmt.Sprintf("127.0.0.1:%d", simPort)}
+	re.edgecore, err = e.process("edgecore-"+node, binary, "run", "--data-dir", dataDir,
 		"--metrics-bind-address", re.metrics, "--profiling")
 	if err != nil {
 		return nil, err
@@ -176,22 +180,21 @@ func (re *realEdge) simEvents() []sim.Event {
 	return evs
 }
 
+// DeviceOnlyEdgecore is the device-only build of edgecore (go build -tags noedged) in the bin
+// directory; EdgeFootprint measures it too when it is there ('make build' makes it).
+const DeviceOnlyEdgecore = "edgecore-noedged"
+
 // EdgeFootprint runs one real edgecore with devices on its internal broker, driven by the
 // simulator, and measures its memory, binary size and CPU; then it patches desired values at
 // rate per second for d and measures the time from each patch to the simulator (the mapper)
-// receiving the delta: the whole path, cloud to device.
+// receiving the delta: the whole path, cloud to device. With the device-only edgecore in the
+// bin directory, it then measures that one's footprint the same way, on a node of its own.
 func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEvery time.Duration) (*Result, error) {
 	if reportEvery <= 0 {
 		reportEvery = time.Second
 	}
 	r := newResult("edge-footprint and end-to-end fan-out", map[string]any{paramDevices: devices,
 		"patches_per_second": rate, paramSeconds: d.Seconds(), "mapper_reports_every": reportEvery.String()})
-	const node = "real-edge"
-	re, err := startRealEdge(ctx, e, node, reportEvery)
-	if err != nil {
-		return nil, err
-	}
-	defer re.stop()
 	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DeviceNamespace}}); err != nil &&
 		!strings.Contains(err.Error(), "already exists") {
 		return nil, err
@@ -204,42 +207,91 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 	if err := e.Client.Create(ctx, model); err != nil {
 		return nil, err
 	}
-	names := make([]types.NamespacedName, devices)
-	if err := parallel(ctx, devices, 16, func(i int) error {
-		dev := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: fmt.Sprintf("real-%d", i)},
+	re, names, err := startRealEdgeWithDevices(ctx, e, "real-edge", "edgecore", "real", devices, reportEvery)
+	if err != nil {
+		return nil, err
+	}
+	defer re.stop()
+	if err := measureFootprint(r, e, re, "edgecore", reportEvery); err != nil {
+		return nil, err
+	}
+	if err := fanOutToMapper(ctx, r, e, re, names, rate, d); err != nil {
+		return nil, err
+	}
+	re.stop() // its CPU would weigh on the next measurement
+	if _, err := os.Stat(filepath.Join(e.BinDir, DeviceOnlyEdgecore)); errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	} else if err != nil {
+		return nil, err
+	}
+	lite, _, err := startRealEdgeWithDevices(ctx, e, "real-edge-noedged", DeviceOnlyEdgecore, "noedged", devices, reportEvery)
+	if err != nil {
+		return nil, fmt.Errorf("the device-only edgecore: %w", err)
+	}
+	defer lite.stop()
+	if err := measureFootprint(r, e, lite, "device-only edgecore (noedged)", reportEvery); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// startRealEdgeWithDevices starts a real edge node and gives it n devices of the real-thermostat
+// model, named prefix-0 and on; it returns once the simulator drives all of them.
+func startRealEdgeWithDevices(ctx context.Context, e *Env, node, binary, prefix string, n int,
+	reportEvery time.Duration) (*realEdge, []types.NamespacedName, error) {
+	re, err := startRealEdge(ctx, e, node, binary, reportEvery)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]types.NamespacedName, n)
+	if err := parallel(ctx, n, 16, func(i int) error {
+		dev := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: DeviceNamespace, Name: fmt.Sprintf("%s-%d", prefix, i)},
 			Spec: v1alpha1.DeviceSpec{ModelRef: v1alpha1.ModelReference{Name: "real-thermostat"}, NodeName: node,
 				Properties: []v1alpha1.DeviceProperty{{Name: setpoint, Desired: new("20")}}}}
 		names[i] = client.ObjectKeyFromObject(dev)
 		return e.Client.Create(ctx, dev)
 	}); err != nil {
-		return nil, err
+		re.stop()
+		return nil, nil, err
 	}
-	if err := waitUntil(ctx, 2*time.Minute, 200*time.Millisecond, func() bool { return re.simDevices() == devices }); err != nil {
-		return nil, fmt.Errorf("the simulator drives %d of %d devices: %w", re.simDevices(), devices, err)
+	if err := waitUntil(ctx, 2*time.Minute, 200*time.Millisecond, func() bool { return re.simDevices() == n }); err != nil {
+		re.stop()
+		return nil, nil, fmt.Errorf("the simulator drives %d of %d devices: %w", re.simDevices(), n, err)
 	}
-	bin, err := os.Stat(filepath.Join(e.BinDir, "edgecore"))
+	return re, names, nil
+}
+
+// measureFootprint records the edge's binary size, and its memory and CPU over 20 s once its
+// devices have reported for 10 s, each figure named after what.
+func measureFootprint(r *Result, e *Env, re *realEdge, what string, reportEvery time.Duration) error {
+	bin, err := os.Stat(filepath.Join(e.BinDir, re.binary))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.add("edgecore binary size", float64(bin.Size())/(1<<20), "MiB")
+	r.add(what+" binary size", float64(bin.Size())/(1<<20), "MiB")
 	time.Sleep(10 * time.Second) // let it settle: every device reporting once a second
 	p0, err := ReadProc(re.edgecore.Process.Pid)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	const window = 20 * time.Second
 	time.Sleep(window)
 	p1, err := ReadProc(re.edgecore.Process.Pid)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.add("edgecore RSS, devices reporting every "+reportEvery.String(), float64(p1.RSSBytes)/(1<<20), "MiB")
-	r.add("edgecore RSS anonymous (heap, stacks, SQLite)", float64(p1.AnonBytes)/(1<<20), "MiB")
-	r.add("edgecore RSS file-backed (the binary's pages)", float64(p1.FileBytes)/(1<<20), "MiB")
-	r.add("edgecore file-backed RSS mapped in 2 MiB pages", float64(p1.FilePmdBytes)/(1<<20), "MiB")
-	r.add("edgecore peak RSS", float64(p1.PeakBytes)/(1<<20), "MiB")
-	r.add("edgecore CPU, devices reporting every "+reportEvery.String(), (p1.CPUSeconds-p0.CPUSeconds)/window.Seconds()*100, "% of a core")
+	r.add(what+" RSS, devices reporting every "+reportEvery.String(), float64(p1.RSSBytes)/(1<<20), "MiB")
+	r.add(what+" RSS anonymous (heap, stacks, SQLite)", float64(p1.AnonBytes)/(1<<20), "MiB")
+	r.add(what+" RSS file-backed (the binary's pages)", float64(p1.FileBytes)/(1<<20), "MiB")
+	r.add(what+" file-backed RSS mapped in 2 MiB pages", float64(p1.FilePmdBytes)/(1<<20), "MiB")
+	r.add(what+" peak RSS", float64(p1.PeakBytes)/(1<<20), "MiB")
+	r.add(what+" CPU, devices reporting every "+reportEvery.String(), (p1.CPUSeconds-p0.CPUSeconds)/window.Seconds()*100, "% of a core")
+	return nil
+}
 
+// fanOutToMapper patches desired values at rate per second for d across the devices of the
+// real edge and records the time from each patch to the simulator receiving the delta.
+func fanOutToMapper(ctx context.Context, r *Result, e *Env, re *realEdge, names []types.NamespacedName, rate int, d time.Duration) error {
 	// Fan-out through the real edge to the mapper.
 	type key struct{ device, value string }
 	var mu sync.Mutex
@@ -277,7 +329,7 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 				close(l)
 			}
 			wg.Wait()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-tick.C:
 		}
 		dev := names[i%len(names)]
@@ -333,5 +385,5 @@ func EdgeFootprint(ctx context.Context, e *Env, devices, rate int, d, reportEver
 	}
 	r.addPercentiles("patch → the API server answered", answered)
 	r.addLatencies("patch → mapper got the delta (real edgecore)", lat)
-	return r, nil
+	return nil
 }
