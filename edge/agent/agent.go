@@ -36,9 +36,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgetwin/edgetwin/edge/bus"
 	"github.com/edgetwin/edgetwin/edge/config"
@@ -213,24 +210,10 @@ func agentInfo() wire.AgentInfo {
 	return a
 }
 
-// collectorFunc is a Prometheus collector of one labelled series computed at scrape time.
-type collectorFunc struct {
-	desc    *prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
-
 // endpoints serves /healthz (the process runs), /readyz (synced with the cloud) and /metrics.
 func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twin.DeviceTwin, rt *podRuntime, profiling bool) http.Handler {
-	reg := prometheus.NewRegistry()
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
-	}
-	counter := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
-	}
+	reg := &metricSet{}
+	gauge, counter := reg.gauge, reg.counter
 	b := func(v bool) float64 {
 		if v {
 			return 1
@@ -260,16 +243,16 @@ func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twi
 	counter("edgetwin_twin_reports_accepted_total", "Reported property values accepted and queued for the cloud.",
 		func() float64 { return float64(t.Stats().ReportsAccepted) })
 	counter("edgetwin_twin_deltas_sent_total", "Deltas published to mappers.", func() float64 { return float64(t.Stats().DeltasSent) })
-	refused := prometheus.NewDesc("edgetwin_twin_reports_refused_total", "Reports refused, by reason.", []string{"reason"}, nil)
-	reg.MustRegister(collectorFunc{desc: refused, collect: func(ch chan<- prometheus.Metric) {
+	reg.counterVec("edgetwin_twin_reports_refused_total", "Reports refused, by reason.", "reason", func() map[string]float64 {
+		refused := map[string]float64{}
 		for reason, n := range t.Stats().ReportsRefused {
-			ch <- prometheus.MustNewConstMetric(refused, prometheus.CounterValue, float64(n), reason)
+			refused[reason] = float64(n)
 		}
-	}})
+		return refused
+	})
 	if rt != nil {
 		rt.registerMetrics(gauge, counter)
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
@@ -280,7 +263,7 @@ func endpoints(h *hub.Hub, store *meta.Store, eb *bus.Bus, pub *asyncBus, t *twi
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", reg)
 	if profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
