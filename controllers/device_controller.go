@@ -201,7 +201,8 @@ func (r *DeviceReconciler) devicesOfNode(ctx context.Context, o client.Object) [
 
 func (r *DeviceReconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list v1alpha1.DeviceList
-	if err := r.List(ctx, &list, opts...); err != nil {
+	// Only the names are read: the cache's objects, not copies.
+	if err := r.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing devices to enqueue")
 		return nil
 	}
@@ -210,6 +211,20 @@ func (r *DeviceReconciler) listRequests(ctx context.Context, opts ...client.List
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
+}
+
+// deviceReferenceChanged passes the Device events that change which object ref (the device's node
+// or model) counts it: creation, deletion, and an update that changes ref. A desired value or a
+// report changes neither count, and at 100 desired values a second each recount listed every
+// device of the node and the model again (docs/benchmarks.md).
+func deviceReferenceChanged(ref func(*v1alpha1.Device) string) predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldDev, okOld := e.ObjectOld.(*v1alpha1.Device)
+			newDev, okNew := e.ObjectNew.(*v1alpha1.Device)
+			return !okOld || !okNew || ref(oldDev) != ref(newDev)
+		},
+	}
 }
 
 // connectedChanged passes EdgeNode events that can change its devices' NodeConnected condition:

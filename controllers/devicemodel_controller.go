@@ -30,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/edgetwin/edgetwin/api/v1alpha1"
@@ -55,8 +54,9 @@ func (r *DeviceModelReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	var devices v1alpha1.DeviceList
+	// Counted and named only: the cache's objects are read, not copied.
 	if err := r.List(ctx, &devices, client.InNamespace(model.Namespace),
-		client.MatchingFields{IndexDeviceModelName: model.Name}); err != nil {
+		client.MatchingFields{IndexDeviceModelName: model.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	deleting := model.DeletionTimestamp != nil
@@ -118,7 +118,7 @@ func (r *DeviceModelReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.DeviceModel{}).
 		Watches(&v1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(modelOfDevice),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			builder.WithPredicates(deviceReferenceChanged(func(d *v1alpha1.Device) string { return d.Spec.ModelRef.Name }))).
 		Named("devicemodel").
 		Complete(r)
 }

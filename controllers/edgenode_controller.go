@@ -33,7 +33,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -91,7 +90,8 @@ func (r *EdgeNodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	before := node.DeepCopy()
 
 	var devices v1alpha1.DeviceList
-	if err := r.List(ctx, &devices, client.MatchingFields{IndexDeviceNodeName: node.Name}); err != nil {
+	// Counted only: the cache's objects are read, not copied.
+	if err := r.List(ctx, &devices, client.MatchingFields{IndexDeviceNodeName: node.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	st := &node.Status
@@ -171,7 +171,7 @@ func (r *EdgeNodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.EdgeNode{}).
 		Watches(&v1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(nodeOfDevice),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+			builder.WithPredicates(deviceReferenceChanged(func(d *v1alpha1.Device) string { return d.Spec.NodeName })))
 	if r.Sessions != nil {
 		b = b.WatchesRawSource(source.Channel(r.Sessions.Tracker().Events(), &handler.EnqueueRequestForObject{}))
 	}
