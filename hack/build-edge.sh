@@ -31,8 +31,12 @@ for arch in "$@"; do
   echo "building edgecore ${version} for linux/${arch} (static, CC=${cc})" >&2
   # netgo and osusergo keep glibc's NSS (which cannot be linked statically) out;
   # sqlite_omit_load_extension keeps dlopen out.
-  CGO_ENABLED=1 GOOS=linux GOARCH="${arch}" CC="${cc}" go build -trimpath \
-    -tags osusergo,netgo,sqlite_omit_load_extension \
-    -ldflags "-s -w -X github.com/edgetwin/edgetwin/edge/agent.Version=${version} -linkmode external -extldflags -static" \
-    -o "${out}/linux_${arch}/edgecore" ./cmd/edgecore
+  # edgecore-noedged is the device-only build (docs/benchmarks.md: a smaller binary and less
+  # memory, for gateways that run no pods).
+  for variant in edgecore:"" edgecore-noedged:",noedged"; do
+    CGO_ENABLED=1 GOOS=linux GOARCH="${arch}" CC="${cc}" go build -trimpath \
+      -tags "osusergo,netgo,sqlite_omit_load_extension${variant#*:}" \
+      -ldflags "-s -w -X github.com/edgetwin/edgetwin/edge/agent.Version=${version} -linkmode external -extldflags -static" \
+      -o "${out}/linux_${arch}/${variant%%:*}" ./cmd/edgecore
+  done
 done

@@ -81,7 +81,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, _ = io.WriteString(stdout, usage)
 		return nil
 	case "--version", "-version", "version":
-		_, _ = fmt.Fprintf(stdout, "edgecore %s %s/%s\n", agent.Version, runtime.GOOS, runtime.GOARCH)
+		build := ""
+		if !agent.EdgedBuiltIn {
+			build = " (device-only: built without Edged)"
+		}
+		_, _ = fmt.Fprintf(stdout, "edgecore %s %s/%s%s\n", agent.Version, runtime.GOOS, runtime.GOARCH, build)
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q (want join or run)", errUsage, args[0])

@@ -19,6 +19,7 @@ package packaging
 import (
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -71,17 +72,30 @@ func TestEdgecoreArm64(t *testing.T) {
 	}
 }
 
-// TestEdgecoreAmd64IsStatic: the amd64 edgecore of 'make build-edge' is static and runs.
+// TestEdgecoreAmd64IsStatic: the amd64 edgecores of 'make build-edge', the full one and the
+// device-only one, are static and run; the device-only one says so and refuses to run pods.
 func TestEdgecoreAmd64IsStatic(t *testing.T) {
 	out := t.TempDir()
 	run(t, nil, "hack/build-edge.sh", out, testVersion, "amd64")
-	bin := filepath.Join(out, "linux_amd64", "edgecore")
-	if interp := interpreter(t, bin); interp != "" {
-		t.Errorf("the amd64 edgecore is dynamically linked (%s), want static", interp)
+	for _, b := range []struct{ name, version string }{
+		{"edgecore", "edgecore " + testVersion + " linux/amd64"},
+		{"edgecore-noedged", "edgecore " + testVersion + " linux/amd64 (device-only: built without Edged)"},
+	} {
+		bin := filepath.Join(out, "linux_amd64", b.name)
+		if interp := interpreter(t, bin); interp != "" {
+			t.Errorf("the amd64 %s is dynamically linked (%s), want static", b.name, interp)
+		}
+		if got := strings.TrimSpace(string(run(t, nil, bin, "--version"))); got != b.version {
+			t.Errorf("%s --version = %q, want %q", b.name, got, b.version)
+		}
 	}
-	got := strings.TrimSpace(string(run(t, nil, bin, "--version")))
-	if want := "edgecore " + testVersion + " linux/amd64"; got != want {
-		t.Errorf("edgecore --version = %q, want %q", got, want)
+	cmd := exec.Command(filepath.Join(out, "linux_amd64", "edgecore-noedged"), "join", "--server", "https://127.0.0.1:1",
+		"--name", "edge-1", "--token", "abc234.abcdefghijklmnopqrstuvwxyz."+strings.Repeat("0", 64), "--containerd",
+		"--data-dir", filepath.Join(out, "data"))
+	got, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(got), "built without Edged") {
+		t.Errorf("edgecore-noedged join --containerd = %v:\n%s\nwant exit 2, refusing to run pods", err, got)
 	}
 }
 
