@@ -194,6 +194,10 @@ func clientTLS(dataDir string, cfg *config.Config) (*tls.Config, error) {
 	}, nil
 }
 
+// ErrNoEdged refuses a config that asks for pods of an edgecore built without Edged (EdgedBuiltIn).
+var ErrNoEdged = errors.New("this edgecore was built without Edged (build tag noedged), so it cannot run pods: " +
+	"remove the edged section from edgecore.yaml, or install the full edgecore")
+
 // agentInfo describes this agent and machine for the Hello.
 func agentInfo() wire.AgentInfo {
 	a := wire.AgentInfo{Version: Version, OS: runtime.GOOS, Arch: runtime.GOARCH}

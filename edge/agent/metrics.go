@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	vmmetrics "github.com/VictoriaMetrics/metrics"
 )
@@ -34,8 +33,9 @@ import (
 // VictoriaMetrics/metrics writes. Not client_golang: that links protobuf and its registry for
 // a format edgecore never serves, about 1.4 MB of binary and 1.2 MiB resident on a device
 // gateway (docs/benchmarks.md).
+// Families are added while endpoints builds the handler, before it serves, so scrapes only
+// read them.
 type metricSet struct {
-	mu       sync.Mutex
 	families []family
 }
 
@@ -48,8 +48,6 @@ type family struct {
 }
 
 func (s *metricSet) add(f family) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if slices.ContainsFunc(s.families, func(g family) bool { return g.name == f.name }) {
 		panic("metric " + f.name + " registered twice")
 	}
@@ -74,10 +72,7 @@ func (s *metricSet) counterVec(name, help, label string, f func() map[string]flo
 // write writes every family, series by label value in order, then the runtime's and process's.
 // A bufio.Writer keeps its first error for Flush, where ServeHTTP meets it.
 func (s *metricSet) write(w *bufio.Writer) {
-	s.mu.Lock()
-	families := slices.Clone(s.families)
-	s.mu.Unlock()
-	for _, f := range families {
+	for _, f := range s.families {
 		_, _ = fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, f.kind)
 		if f.values == nil {
 			_, _ = fmt.Fprintf(w, "%s %s\n", f.name, formatValue(f.value()))

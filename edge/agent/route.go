@@ -17,15 +17,9 @@ limitations under the License.
 package agent
 
 import (
-	"errors"
-
 	"github.com/edgetwin/edgetwin/edge/hub"
 	"github.com/edgetwin/edgetwin/pkg/wire"
 )
-
-// ErrNoEdged refuses a config that asks for pods of an edgecore built without Edged (EdgedBuiltIn).
-var ErrNoEdged = errors.New("this edgecore was built without Edged (build tag noedged), so it cannot run pods: " +
-	"remove the edged section from edgecore.yaml, or install the full edgecore")
 
 // listener routes what EdgeHub stores: devices to DeviceTwin, pods and what they use to Edged.
 type listener struct {
